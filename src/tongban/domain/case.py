@@ -1,0 +1,143 @@
+"""The offline case format of ``tongban calc`` and the golden files (DESIGN.md §4.3).
+
+``run_case`` takes the parsed JSON of one case and returns the split as a JSON-ready dict, or
+``{"error": CODE}``. A case that cannot be read at all raises ``CaseFormatError``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import asdict
+from typing import Any
+
+from tongban.domain.catalogue import BillLine, CatalogueItem, CoverageClass, classify
+from tongban.domain.money import format_ratio, parse_decimal, parse_fen, parse_ratio
+from tongban.domain.policy import (
+    AccountPiece,
+    FilingCategory,
+    MedType,
+    PersonState,
+    Policy,
+    Reduction,
+    Split,
+    compute_split,
+)
+from tongban.errors import InvalidInput, TongbanError
+
+
+class CaseFormatError(ValueError):
+    """The case is not in the §4.3 format (missing section, wrong type, unknown enum)."""
+
+
+def split_as_json(split: Split) -> dict[str, Any]:
+    out = asdict(split)
+    out["ratio_applied"] = format_ratio(split.ratio_applied)
+    return out
+
+
+def _section(case: Mapping[str, Any], name: str) -> Any:
+    if name not in case:
+        raise CaseFormatError(f"the case has no {name!r} section")
+    return case[name]
+
+
+def parse_catalogue(raw: Any) -> dict[str, CatalogueItem]:
+    if not isinstance(raw, Mapping):
+        raise CaseFormatError("'catalog' must be an object of code -> item")
+    items: dict[str, CatalogueItem] = {}
+    try:
+        for code, item in raw.items():
+            cap = item.get("price_cap")
+            items[code] = CatalogueItem(
+                code=code,
+                name=str(item.get("name", "")),
+                coverage=CoverageClass(item["class"]),
+                selfpay_ratio=parse_ratio(item.get("selfpay_ratio", "0"), "selfpay_ratio"),
+                price_cap=None if cap is None else parse_fen(cap, "price_cap"),
+            )
+    except (KeyError, ValueError, AttributeError, TypeError) as exc:
+        raise CaseFormatError(f"catalogue item: {exc}") from None
+    return items
+
+
+def parse_policy(raw: Any) -> Policy:
+    try:
+        reduction = raw.get("reduction") or {}
+        unfiled = reduction.get("unfiled")
+        subsequent = raw.get("deductible_subsequent")
+        return Policy(
+            insutype=str(raw["insutype"]),
+            med_type=MedType(raw["med_type"]),
+            deductible=parse_fen(raw["deductible"], "deductible"),
+            ratio=parse_ratio(raw["ratio"]),
+            annual_cap=parse_fen(raw["annual_cap"], "annual_cap"),
+            reduction=Reduction(
+                referral=parse_ratio(reduction.get("referral", "0"), "reduction.referral"),
+                emergency=parse_ratio(reduction.get("emergency", "0"), "reduction.emergency"),
+                other=parse_ratio(reduction.get("other", "0"), "reduction.other"),
+                unfiled=None if unfiled is None else parse_ratio(unfiled, "reduction.unfiled"),
+            ),
+            account_covers=frozenset(AccountPiece(p) for p in raw.get("account_covers", [])),
+            deductible_subsequent=(
+                None if subsequent is None else parse_fen(subsequent, "deductible_subsequent")
+            ),
+            level=raw.get("level"),
+        )
+    except (KeyError, ValueError, AttributeError, TypeError) as exc:
+        raise CaseFormatError(f"policy: {exc}") from None
+
+
+def parse_state(raw: Any) -> PersonState:
+    try:
+        return PersonState(
+            deductible_used=parse_fen(raw.get("deductible_used", 0), "deductible_used"),
+            fund_paid=parse_fen(raw.get("fund_paid", 0), "fund_paid"),
+            account_balance=parse_fen(raw.get("account_balance", 0), "account_balance"),
+            admissions=parse_fen(raw.get("admissions", 0), "admissions"),
+        )
+    except (ValueError, AttributeError) as exc:
+        raise CaseFormatError(f"state: {exc}") from None
+
+
+def parse_line(raw: Any, index: int) -> BillLine:
+    """A bill line; values that are not numbers at all make the line INVALID_LINE."""
+    if not isinstance(raw, Mapping) or not isinstance(raw.get("code"), str):
+        raise InvalidInput("INVALID_LINE", f"line {index + 1}: needs a code", line=index)
+    try:
+        amount = raw.get("amount")
+        return BillLine(
+            code=raw["code"],
+            quantity=parse_decimal(raw["quantity"], "quantity"),
+            unit_price=parse_fen(raw["unit_price"], "unit_price"),
+            amount=None if amount is None else parse_fen(amount, "amount"),
+        )
+    except (KeyError, ValueError) as exc:
+        raise InvalidInput("INVALID_LINE", f"line {index + 1}: {exc}", line=index) from None
+
+
+def run_case(case: Any) -> dict[str, Any]:
+    """Compute one case: the split as JSON, or {"error": CODE} for a refusal."""
+    if not isinstance(case, Mapping):
+        raise CaseFormatError("a case is a JSON object")
+    catalogue = parse_catalogue(_section(case, "catalog"))
+    policy = parse_policy(_section(case, "policy"))
+    state = parse_state(_section(case, "state"))
+    visit = _section(case, "visit")
+    raw_lines = _section(case, "lines")
+    if not isinstance(raw_lines, list) or not isinstance(visit, Mapping):
+        raise CaseFormatError("'lines' must be a list and 'visit' an object")
+    try:
+        category = FilingCategory(visit.get("filing", "none"))
+    except ValueError:
+        raise CaseFormatError(f"unknown filing category {visit.get('filing')!r}") from None
+    use_account = visit.get("use_account", False)
+    if not isinstance(use_account, bool):
+        raise CaseFormatError("'use_account' must be true or false")
+    try:
+        lines = [parse_line(raw, i) for i, raw in enumerate(raw_lines)]
+        bill = classify(lines, catalogue)
+        split = compute_split(bill.pieces, policy, state, category, use_account)
+    except TongbanError as exc:
+        return {"error": exc.code}
+    return split_as_json(split)
+

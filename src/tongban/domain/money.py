@@ -1,0 +1,72 @@
+"""Money is integer fen; ratios and quantities are ``Decimal``; rounding is half-up to the fen.
+
+Parsers here are the only way external numbers enter the domain: they refuse floats and
+booleans so that no binary fraction ever reaches an amount.
+"""
+
+from __future__ import annotations
+
+from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
+
+Fen = int
+
+_ONE = Decimal(1)
+
+
+def round_half_up(value: Decimal) -> Fen:
+    """Round a Decimal number of fen to whole fen, halves away from zero (DESIGN.md §3)."""
+    return int(value.quantize(_ONE, rounding=ROUND_HALF_UP))
+
+
+def parse_fen(value: object, what: str = "amount") -> Fen:
+    """An integer number of fen. Strings of digits are accepted; floats and bools are not."""
+    if isinstance(value, bool):
+        raise ValueError(f"{what} must be an integer number of fen, not a boolean")
+    if isinstance(value, int):
+        return value
+    if isinstance(value, str) and value.strip().lstrip("-").isdigit():
+        return int(value.strip())
+    if isinstance(value, Decimal) and value == value.to_integral_value():
+        return int(value)
+    raise ValueError(f"{what} must be an integer number of fen, got {value!r}")
+
+
+def parse_decimal(value: object, what: str = "number") -> Decimal:
+    """A decimal number given as a string (or int / exact Decimal), never a float."""
+    if isinstance(value, bool) or isinstance(value, float):
+        raise ValueError(f"{what} must be a decimal string such as \"0.5\", got {value!r}")
+    if isinstance(value, Decimal):
+        result = value
+    elif isinstance(value, int):
+        result = Decimal(value)
+    elif isinstance(value, str):
+        try:
+            result = Decimal(value.strip())
+        except InvalidOperation:
+            raise ValueError(f"{what} is not a decimal number: {value!r}") from None
+    else:
+        raise ValueError(f"{what} must be a decimal string, got {value!r}")
+    if not result.is_finite():
+        raise ValueError(f"{what} must be finite, got {value!r}")
+    return result
+
+
+def parse_ratio(value: object, what: str = "ratio") -> Decimal:
+    """A ratio in [0, 1] as a Decimal."""
+    ratio = parse_decimal(value, what)
+    if not Decimal(0) <= ratio <= _ONE:
+        raise ValueError(f"{what} must be between 0 and 1, got {value!r}")
+    return ratio
+
+
+def format_ratio(ratio: Decimal) -> str:
+    """Canonical text of a ratio: no trailing zeros, never an exponent ("0.90" -> "0.9")."""
+    text = format(ratio.normalize(), "f")
+    return text
+
+
+def yuan(fen: Fen) -> str:
+    """Fen as a yuan string with two decimals, for printed reports only."""
+    sign = "-" if fen < 0 else ""
+    whole, part = divmod(abs(fen), 100)
+    return f"{sign}{whole}.{part:02d}"

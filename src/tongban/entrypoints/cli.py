@@ -1,0 +1,54 @@
+"""The ``tongban`` command line (typer + rich)."""
+
+from __future__ import annotations
+
+import json
+from decimal import Decimal
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+
+from tongban.domain.case import CaseFormatError, run_case
+
+app = typer.Typer(
+    name="tongban",
+    help="通办 — cross-region direct settlement of medical bills in the Yangtze River Delta.",
+    no_args_is_help=True,
+    add_completion=False,
+)
+err = Console(stderr=True)
+
+
+@app.command()
+def calc(
+    cases: Annotated[list[Path], typer.Argument(help="case files in the DESIGN.md §4.3 format")],
+) -> None:
+    """Compute the split of each case offline: one JSON line per case, in order.
+
+    Exit status: 0 every case produced a split, 1 some case was refused, 2 unreadable input.
+    """
+    results: list[dict[str, object]] = []
+    for path in cases:
+        try:
+            case = json.loads(path.read_text(encoding="utf-8"), parse_float=Decimal)
+            if isinstance(case, dict) and "case" in case and "catalog" not in case:
+                case = case["case"]  # a golden file: {"case": ..., "expected": ...}
+            results.append(run_case(case))
+        except (OSError, UnicodeDecodeError) as exc:
+            err.print(f"[red]error[/]: cannot read {path}: {exc}")
+            raise typer.Exit(2) from None
+        except json.JSONDecodeError as exc:
+            err.print(f"[red]error[/]: {path} is not JSON: {exc}")
+            raise typer.Exit(2) from None
+        except CaseFormatError as exc:
+            err.print(f"[red]error[/]: {path} is not a tongban case: {exc}")
+            raise typer.Exit(2) from None
+    for result in results:
+        typer.echo(json.dumps(result, ensure_ascii=False))
+    raise typer.Exit(1 if any("error" in r for r in results) else 0)
+
+
+def main() -> None:
+    app()
