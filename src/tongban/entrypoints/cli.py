@@ -21,6 +21,11 @@ app = typer.Typer(
 err = Console(stderr=True)
 
 
+@app.callback()
+def _root() -> None:
+    """Keeps sub-commands explicit (``tongban calc``, ``tongban demo``, ...)."""
+
+
 @app.command()
 def calc(
     cases: Annotated[list[Path], typer.Argument(help="case files in the DESIGN.md §4.3 format")],
