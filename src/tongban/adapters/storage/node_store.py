@@ -1,0 +1,387 @@
+"""A node's storage: the SQLAlchemy implementation of ``service_layer.ports.NodeStore``."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import asdict, fields
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Any, TypeVar
+
+from sqlalchemy import Connection, Row, func, insert, select, update
+from sqlalchemy.exc import IntegrityError
+
+from tongban.adapters.storage import schema as t
+from tongban.adapters.storage.database import Database
+from tongban.domain.catalogue import CatalogueItem, CoverageClass
+from tongban.domain.case import parse_policy
+from tongban.domain.money import format_ratio
+from tongban.domain.policy import Policy, StateDelta
+from tongban.errors import MessageRejected
+from tongban.service_layer.records import (
+    Accumulator,
+    FilingRecord,
+    HomeSettlementRecord,
+    HomeStatus,
+    InstitutionRecord,
+    PersonRecord,
+    VisitRecord,
+    VisitSettlementRecord,
+    VisitStatus,
+)
+
+R = TypeVar("R")
+
+
+_STATUS_TYPES: dict[type, type] = {
+    HomeSettlementRecord: HomeStatus,
+    VisitSettlementRecord: VisitStatus,
+}
+
+
+def _record(cls: type[R], row: Row[Any]) -> R:
+    data = dict(row._mapping)
+    status_type = _STATUS_TYPES.get(cls)
+    if status_type is not None:
+        data["status"] = status_type(data["status"])
+    return cls(**{f.name: data[f.name] for f in fields(cls)})  # type: ignore[call-arg]
+
+
+def policy_to_json(policy: Policy) -> str:
+    r = policy.reduction
+    return json.dumps(
+        {
+            "insutype": policy.insutype,
+            "med_type": policy.med_type.value,
+            "level": policy.level,
+            "deductible": policy.deductible,
+            "deductible_subsequent": policy.deductible_subsequent,
+            "ratio": format_ratio(policy.ratio),
+            "annual_cap": policy.annual_cap,
+            "reduction": {
+                "referral": format_ratio(r.referral),
+                "emergency": format_ratio(r.emergency),
+                "other": format_ratio(r.other),
+                "unfiled": None if r.unfiled is None else format_ratio(r.unfiled),
+            },
+            "account_covers": sorted(p.value for p in policy.account_covers),
+        },
+        ensure_ascii=False,
+    )
+
+
+class NodeTransaction:
+    """One database transaction of a node."""
+
+    def __init__(self, conn: Connection, lock_rows: bool) -> None:
+        self.conn = conn
+        self._lock_rows = lock_rows
+
+    # --- meta -----------------------------------------------------------------------------
+    def meta(self, key: str) -> str | None:
+        return self.conn.scalar(select(t.node_meta.c.value).where(t.node_meta.c.key == key))
+
+    def set_meta(self, key: str, value: str) -> None:
+        done = self.conn.execute(
+            update(t.node_meta).where(t.node_meta.c.key == key).values(value=value)
+        )
+        if done.rowcount == 0:
+            self.conn.execute(insert(t.node_meta).values(key=key, value=value))
+
+    # --- reference data -------------------------------------------------------------------
+    def institution(self, code: str) -> InstitutionRecord | None:
+        row = self.conn.execute(
+            select(t.institutions).where(t.institutions.c.code == code)
+        ).first()
+        return _record(InstitutionRecord, row) if row else None
+
+    def institution_by_key_hash(self, key_hash: str) -> InstitutionRecord | None:
+        row = self.conn.execute(
+            select(t.institutions).where(t.institutions.c.api_key_hash == key_hash)
+        ).first()
+        return _record(InstitutionRecord, row) if row else None
+
+    def institutions(self) -> list[InstitutionRecord]:
+        rows = self.conn.execute(select(t.institutions).order_by(t.institutions.c.code))
+        return [_record(InstitutionRecord, r) for r in rows]
+
+    def put_institutions(self, rows: Iterable[tuple[InstitutionRecord, str | None]]) -> None:
+        values = [asdict(i) | {"api_key_hash": key_hash} for i, key_hash in rows]
+        if values:
+            self.conn.execute(insert(t.institutions), values)
+
+    def catalogue(self) -> dict[str, CatalogueItem]:
+        return {
+            r.code: CatalogueItem(
+                code=r.code,
+                name=r.name,
+                coverage=CoverageClass(r.coverage),
+                selfpay_ratio=Decimal(r.selfpay_ratio),
+                price_cap=r.price_cap,
+            )
+            for r in self.conn.execute(select(t.catalogue))
+        }
+
+    def put_catalogue(self, items: Iterable[CatalogueItem]) -> None:
+        values = [
+            {
+                "code": i.code,
+                "name": i.name,
+                "coverage": i.coverage.value,
+                "selfpay_ratio": format_ratio(i.selfpay_ratio),
+                "price_cap": i.price_cap,
+            }
+            for i in items
+        ]
+        if values:
+            self.conn.execute(insert(t.catalogue), values)
+
+    def policies(self) -> dict[tuple[str, str, int], Policy]:
+        return {
+            (r.insutype, r.med_type, r.level): parse_policy(json.loads(r.body))
+            for r in self.conn.execute(select(t.policies))
+        }
+
+    def put_policies(self, items: Iterable[Policy]) -> None:
+        values = [
+            {
+                "insutype": p.insutype,
+                "med_type": p.med_type.value,
+                "level": p.level or 0,
+                "body": policy_to_json(p),
+            }
+            for p in items
+        ]
+        if values:
+            self.conn.execute(insert(t.policies), values)
+
+    # --- home role: people, accumulators, filings -----------------------------------------
+    def put_persons(self, rows: Iterable[Mapping[str, Any]]) -> None:
+        values = list(rows)
+        if values:
+            self.conn.execute(insert(t.persons), values)
+
+    def person_by_pseudonym(self, pseudonym: str) -> PersonRecord | None:
+        query = select(t.persons).where(t.persons.c.pseudonym == pseudonym)
+        if self._lock_rows:
+            query = query.with_for_update()
+        row = self.conn.execute(query).first()
+        return _record(PersonRecord, row) if row else None
+
+    def person_by_id_number(self, id_number: str) -> PersonRecord | None:
+        row = self.conn.execute(
+            select(t.persons).where(t.persons.c.id_number == id_number)
+        ).first()
+        return _record(PersonRecord, row) if row else None
+
+    def person(self, person_id: int) -> PersonRecord | None:
+        query = select(t.persons).where(t.persons.c.person_id == person_id)
+        if self._lock_rows:
+            query = query.with_for_update()
+        row = self.conn.execute(query).first()
+        return _record(PersonRecord, row) if row else None
+
+    def accumulator(self, person_id: int, year: int, med_type: str) -> Accumulator:
+        a = t.accumulators.c
+        row = self.conn.execute(
+            select(t.accumulators).where(
+                a.person_id == person_id, a.year == year, a.med_type == med_type
+            )
+        ).first()
+        return _record(Accumulator, row) if row else Accumulator()
+
+    def apply_delta(self, person_id: int, year: int, med_type: str, delta: StateDelta) -> None:
+        """Add a commit's delta (or a cancel's reversed delta) to the person's state."""
+        a = t.accumulators.c
+        done = self.conn.execute(
+            update(t.accumulators)
+            .where(a.person_id == person_id, a.year == year, a.med_type == med_type)
+            .values(
+                deductible_used=a.deductible_used + delta.deductible_used,
+                fund_paid=a.fund_paid + delta.fund_paid,
+                admissions=a.admissions + delta.admissions,
+            )
+        )
+        if done.rowcount == 0:
+            self.conn.execute(
+                insert(t.accumulators).values(
+                    person_id=person_id,
+                    year=year,
+                    med_type=med_type,
+                    deductible_used=delta.deductible_used,
+                    fund_paid=delta.fund_paid,
+                    admissions=delta.admissions,
+                )
+            )
+        if delta.account_debit:
+            p = t.persons.c
+            self.conn.execute(
+                update(t.persons)
+                .where(p.person_id == person_id)
+                .values(account_balance=p.account_balance - delta.account_debit)
+            )
+
+    def filings_of(self, person_id: int) -> list[FilingRecord]:
+        rows = self.conn.execute(
+            select(t.filings)
+            .where(t.filings.c.person_id == person_id)
+            .order_by(t.filings.c.created_at)
+        )
+        return [_record(FilingRecord, r) for r in rows]
+
+    def filing(self, filing_id: str) -> FilingRecord | None:
+        row = self.conn.execute(
+            select(t.filings).where(t.filings.c.filing_id == filing_id)
+        ).first()
+        return _record(FilingRecord, row) if row else None
+
+    def add_filings(self, records: Iterable[FilingRecord]) -> None:
+        values = [asdict(r) for r in records]
+        if values:
+            self.conn.execute(insert(t.filings), values)
+
+    def revoke_filing(self, filing_id: str, on: date) -> None:
+        self.conn.execute(
+            update(t.filings).where(t.filings.c.filing_id == filing_id).values(revoked_on=on)
+        )
+
+    # --- home role: settlements -----------------------------------------------------------
+    def home_settlement(self, settlement_id: str) -> HomeSettlementRecord | None:
+        row = self.conn.execute(
+            select(t.home_settlements).where(
+                t.home_settlements.c.settlement_id == settlement_id
+            )
+        ).first()
+        return _record(HomeSettlementRecord, row) if row else None
+
+    def insert_home_settlement(self, record: HomeSettlementRecord) -> None:
+        values = asdict(record) | {"status": record.status.value}
+        self.conn.execute(insert(t.home_settlements).values(values))
+
+    def mark_home_cancelled(self, settlement_id: str, at: datetime) -> None:
+        self.conn.execute(
+            update(t.home_settlements)
+            .where(t.home_settlements.c.settlement_id == settlement_id)
+            .values(status=HomeStatus.CANCELLED.value, cancelled_at=at)
+        )
+
+    def log_inbound(self, msgid: str, sender: str, kind: str, at: datetime) -> None:
+        """Durable replay protection for messages that change state."""
+        try:
+            with self.conn.begin_nested():
+                self.conn.execute(
+                    insert(t.inbox).values(msgid=msgid, sender=sender, kind=kind, received_at=at)
+                )
+        except IntegrityError:
+            raise MessageRejected("REPLAYED_MESSAGE", f"{msgid} was already received") from None
+
+    # --- visit role -----------------------------------------------------------------------
+    def insert_visit(self, record: VisitRecord) -> None:
+        self.conn.execute(insert(t.visits).values(asdict(record)))
+
+    def visit(self, visit_id: str) -> VisitRecord | None:
+        row = self.conn.execute(select(t.visits).where(t.visits.c.visit_id == visit_id)).first()
+        return _record(VisitRecord, row) if row else None
+
+    def visit_settlement(self, settlement_id: str) -> VisitSettlementRecord | None:
+        row = self.conn.execute(
+            select(t.visit_settlements).where(
+                t.visit_settlements.c.settlement_id == settlement_id
+            )
+        ).first()
+        return _record(VisitSettlementRecord, row) if row else None
+
+    def insert_visit_settlement(self, record: VisitSettlementRecord) -> bool:
+        """Insert; False if another request inserted this id first."""
+        try:
+            with self.conn.begin_nested():
+                values = asdict(record) | {"status": record.status.value}
+                self.conn.execute(insert(t.visit_settlements).values(values))
+        except IntegrityError:
+            return False
+        return True
+
+    def update_visit_settlement(self, settlement_id: str, **values: Any) -> None:
+        values = {k: (v.value if isinstance(v, VisitStatus) else v) for k, v in values.items()}
+        self.conn.execute(
+            update(t.visit_settlements)
+            .where(t.visit_settlements.c.settlement_id == settlement_id)
+            .values(**values)
+        )
+
+    def unresolved_settlements(self, created_before: datetime | None) -> list[str]:
+        c = t.visit_settlements.c
+        query = select(c.settlement_id).where(
+            c.status.in_(
+                [VisitStatus.PENDING.value, VisitStatus.UNKNOWN.value, VisitStatus.CANCELLING.value]
+            )
+        )
+        if created_before is not None:
+            query = query.where(c.created_at < created_before)
+        return list(self.conn.scalars(query.order_by(c.created_at)))
+
+    def outbox_add(
+        self, settlement_id: str, recipient: str, kind: str, body: str, at: datetime
+    ) -> int:
+        result = self.conn.execute(
+            insert(t.outbox)
+            .values(
+                settlement_id=settlement_id, recipient=recipient, kind=kind, body=body, created_at=at
+            )
+            .returning(t.outbox.c.outbox_id)
+        )
+        return int(result.scalar_one())
+
+    def outbox_answered(self, settlement_id: str, kind: str, outcome: str, at: datetime) -> None:
+        o = t.outbox.c
+        self.conn.execute(
+            update(t.outbox)
+            .where(o.settlement_id == settlement_id, o.kind == kind, o.answered_at.is_(None))
+            .values(answered_at=at, outcome=outcome)
+        )
+
+    def located(self, pseudonym: str) -> str | None:
+        return self.conn.scalar(
+            select(t.locator_cache.c.home_region).where(t.locator_cache.c.pseudonym == pseudonym)
+        )
+
+    def remember_location(self, pseudonym: str, home_region: str) -> None:
+        try:
+            with self.conn.begin_nested():
+                self.conn.execute(
+                    insert(t.locator_cache).values(pseudonym=pseudonym, home_region=home_region)
+                )
+        except IntegrityError:
+            self.conn.execute(
+                update(t.locator_cache)
+                .where(t.locator_cache.c.pseudonym == pseudonym)
+                .values(home_region=home_region)
+            )
+
+    def count(self, table: str) -> int:
+        return int(self.conn.scalar(select(func.count()).select_from(t.node_metadata.tables[table])) or 0)
+
+
+class NodeStore:
+    """Opens node transactions on one database."""
+
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    @contextmanager
+    def write(self) -> Iterator[NodeTransaction]:
+        with self.db.write() as conn:
+            yield NodeTransaction(conn, lock_rows=not self.db.is_sqlite)
+
+    @contextmanager
+    def read(self) -> Iterator[NodeTransaction]:
+        with self.db.read() as conn:
+            yield NodeTransaction(conn, lock_rows=False)
+
+
+def open_node_store(url: str) -> NodeStore:
+    db = Database(url, t.node_metadata)
+    db.create_schema()
+    return NodeStore(db)

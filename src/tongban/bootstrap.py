@@ -1,0 +1,251 @@
+"""Wiring: build nodes and the hub from adapters, and the embedded network of them.
+
+This is the only module that knows both the services and the concrete adapters.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+from tongban.adapters.exchange import Exchange, Gate
+from tongban.adapters.signing import (
+    load_or_create_key,
+    pseudonym,
+    public_key_b64,
+    sign,
+    verify,
+)
+from tongban.adapters.storage.database import sqlite_url
+from tongban.adapters.storage.hub_store import HubStore, open_hub_store
+from tongban.adapters.storage.node_store import NodeStore, open_node_store
+from tongban.adapters.transport import InProcessTransport, RoutingTransport, Transport
+from tongban.canonical import canonical_json
+from tongban.domain.directory import HUB, Directory, Member
+from tongban.domain.regions import region as region_info
+from tongban.domain.regions import yrd_regions
+from tongban.errors import MessageRejected
+from tongban.service_layer.hub import Hub
+from tongban.service_layer.node import NodeService
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+class DirectoryCache:
+    """The node's copy of the hub-signed directory, persisted so a restart needs no hub."""
+
+    def __init__(
+        self,
+        hub_public_key: str,
+        hub_endpoint: str,
+        load: Callable[[], str | None],
+        save: Callable[[str], None],
+    ) -> None:
+        self.hub_public_key = hub_public_key
+        self.hub_endpoint = hub_endpoint
+        self._save = save
+        self._directory: Directory | None = None
+        self._last_refresh = 0.0
+        self.fetch: Callable[[], dict[str, Any]] | None = None
+        stored = load()
+        if stored:
+            self._accept(json.loads(stored), persist=False)
+
+    def _accept(self, signed: dict[str, Any], persist: bool) -> Directory:
+        document, signature = signed["directory"], signed["signature"]
+        if not verify(self.hub_public_key, canonical_json(document), signature):
+            raise MessageRejected("BAD_DIRECTORY", "the directory is not signed by the hub")
+        directory = Directory.from_json(document)
+        if self._directory is None or directory.version >= self._directory.version:
+            self._directory = directory
+            if persist:
+                self._save(json.dumps(signed, ensure_ascii=False))
+        return self._directory
+
+    def refresh(self) -> Directory | None:
+        if self.fetch is None:
+            return self._directory
+        self._last_refresh = time.monotonic()
+        return self._accept(self.fetch(), persist=True)
+
+    @property
+    def current(self) -> Directory | None:
+        return self._directory
+
+    def endpoint_of(self, name: str) -> str | None:
+        if name == HUB:
+            return self.hub_endpoint
+        member = self._member(name)
+        return member.endpoint if member else None
+
+    def public_key_of(self, name: str) -> str | None:
+        if name == HUB:
+            return self.hub_public_key
+        member = self._member(name)
+        return member.public_key if member else None
+
+    def _member(self, region: str) -> Member | None:
+        member = self._directory.member(region) if self._directory else None
+        # An unknown sender may have joined since: refresh at most every 10 s to find out.
+        if member is None and time.monotonic() - self._last_refresh > 10:
+            try:
+                self.refresh()
+            except Exception:  # the hub being down must not stop settlement
+                return None
+            member = self._directory.member(region) if self._directory else None
+        return member
+
+
+@dataclass
+class NodeRuntime:
+    region: str
+    service: NodeService
+    gate: Gate
+    exchange: Exchange
+    directory: DirectoryCache
+    store: NodeStore
+    public_key: str
+
+    def handler(self) -> Callable[[bytes], bytes]:
+        return self.gate.serve(self.service.handle)
+
+    def close(self) -> None:
+        self.store.db.dispose()
+
+
+@dataclass
+class HubRuntime:
+    hub: Hub
+    gate: Gate
+    store: HubStore
+    public_key: str
+
+    def handler(self) -> Callable[[bytes], bytes]:
+        return self.gate.serve(self.hub.handle)
+
+    def close(self) -> None:
+        self.store.db.dispose()
+
+
+def build_node(
+    region: str,
+    db_url: str,
+    key: Ed25519PrivateKey,
+    transport: Transport,
+    hub_endpoint: str,
+    hub_public_key: str,
+    locator_key: bytes,
+    clock: Callable[[], datetime] = utc_now,
+) -> NodeRuntime:
+    store = open_node_store(db_url)
+
+    def load() -> str | None:
+        with store.read() as tx:
+            return tx.meta("directory")
+
+    def save(value: str) -> None:
+        with store.write() as tx:
+            tx.set_meta("directory", value)
+
+    directory = DirectoryCache(hub_public_key, hub_endpoint, load, save)
+    exchange = Exchange(
+        region, key, directory.endpoint_of, directory.public_key_of, transport,
+        clock=lambda: clock().timestamp(),
+    )
+    directory.fetch = lambda: exchange.call(HUB, "directory.get", {})
+    service = NodeService(region, store, exchange, lambda n: pseudonym(locator_key, n), clock)
+    gate = Gate(region, key, directory.public_key_of, clock=lambda: clock().timestamp())
+    return NodeRuntime(region, service, gate, exchange, directory, store, public_key_b64(key))
+
+
+def build_hub(
+    db_url: str,
+    key: Ed25519PrivateKey,
+    endpoint: str,
+    clock: Callable[[], datetime] = utc_now,
+) -> HubRuntime:
+    store = open_hub_store(db_url)
+    hub = Hub(store, endpoint, lambda data: sign(key, data), clock)
+    gate = Gate(HUB, key, hub.public_key_of, clock=lambda: clock().timestamp())
+    return HubRuntime(hub, gate, store, public_key_b64(key))
+
+
+@dataclass
+class EmbeddedNetwork:
+    """The hub and a set of nodes in one process, each with its own SQLite database.
+
+    Layout of ``data_dir``: ``hub/hub.db`` + ``hub/hub.key``; ``nodes/<region>/node.db`` +
+    ``node.key``; ``network/locator.key`` (the members' shared pseudonym key).
+    Messages still travel as signed bytes through a transport, exactly as over HTTP.
+    """
+
+    data_dir: Path
+    transport: Transport | None = None
+    clock: Callable[[], datetime] = utc_now
+    hub: HubRuntime = field(init=False)
+    nodes: dict[str, NodeRuntime] = field(init=False, default_factory=dict)
+    inproc: InProcessTransport = field(init=False)
+
+    def open(self, regions: Iterable[str] | None = None) -> EmbeddedNetwork:
+        codes = list(regions) if regions is not None else [r.code for r in yrd_regions()]
+        self.inproc = InProcessTransport()
+        if self.transport is None:
+            self.transport = RoutingTransport(self.inproc)
+        (self.data_dir / "network").mkdir(parents=True, exist_ok=True)
+        locator_key = self._locator_key()
+        hub_key = load_or_create_key(self.data_dir / "hub" / "hub.key")
+        self.hub = build_hub(sqlite_url(self.data_dir / "hub" / "hub.db"), hub_key,
+                             "inproc://hub", self.clock)
+        self.inproc.register("inproc://hub", self.hub.handler())
+        admitted = {m.region: m for m in self.hub.store.members()}
+        new_members = []
+        for code in codes:
+            node_dir = self.data_dir / "nodes" / code
+            key = load_or_create_key(node_dir / "node.key")
+            runtime = build_node(
+                code, sqlite_url(node_dir / "node.db"), key, self.transport, "inproc://hub",
+                self.hub.public_key, locator_key, self.clock,
+            )
+            self.nodes[code] = runtime
+            self.inproc.register(f"inproc://{code}", runtime.handler())
+            member = Member(code, region_info(code).name_zh, f"inproc://{code}",
+                            runtime.public_key)
+            if admitted.get(code) != member:
+                new_members.append(member)
+        if new_members:
+            self.hub.hub.admit(new_members)
+        for runtime in self.nodes.values():
+            if runtime.directory.current is None or new_members:
+                runtime.directory.refresh()
+        return self
+
+    def _locator_key(self) -> bytes:
+        path = self.data_dir / "network" / "locator.key"
+        if not path.exists():
+            path.touch(mode=0o600)
+            path.write_text(secrets.token_hex(32))
+        return bytes.fromhex(path.read_text().strip())
+
+    def node(self, region: str) -> NodeService:
+        return self.nodes[region].service
+
+    def recover_all(self) -> dict[str, Any]:
+        """Start-up recovery on every node: resolve every settlement left unresolved."""
+        return {code: n.service.visit.recover(everything=True) for code, n in self.nodes.items()}
+
+    def close(self) -> None:
+        for runtime in self.nodes.values():
+            runtime.close()
+        self.hub.close()
+
+

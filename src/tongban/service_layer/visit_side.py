@@ -1,0 +1,474 @@
+"""The visit node (就医地): the hospital-facing use cases and the settlement protocol.
+
+settle: write the settlement PENDING with the exact commit body (the outbox), ask the home
+node to commit, then mark it SETTLED. No answer → UNKNOWN, persisted. Recovery resends the
+same body when the hospital retries the id, and asks the home node to *resolve* the id on a
+schedule and at start-up (the home node then either reports the commit or voids the id for
+good), so both sides always end in the same state.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta, timezone
+from typing import Any
+
+from tongban.domain.catalogue import BillLine, CatalogueItem, ClassifiedBill, classify
+from tongban.domain.identifiers import parse_id_number, parse_institution_code
+from tongban.domain.policy import MedType
+from tongban.errors import (
+    Conflict,
+    Forbidden,
+    InvalidInput,
+    MessageRejected,
+    NotFound,
+    Refused,
+    TongbanError,
+    Unavailable,
+)
+from tongban.service_layer import wire
+from tongban.service_layer.commands import PreviewBill, RegisterVisit, SettleBill
+from tongban.service_layer.ports import Caller, Clock, NodeStore, NodeTx
+from tongban.service_layer.records import (
+    InstitutionRecord,
+    VisitRecord,
+    VisitSettlementRecord,
+    VisitStatus,
+)
+
+SHANGHAI_OFFSET = timedelta(hours=8)  # Asia/Shanghai has had no daylight saving since 1991
+RECOVERY_GRACE = timedelta(seconds=30)  # scheduled recovery leaves in-flight settlements alone
+
+
+SHANGHAI = timezone(SHANGHAI_OFFSET, "Asia/Shanghai")
+
+
+def local_date(moment: datetime) -> date:
+    """The calendar date in Asia/Shanghai, which decides the accumulator year and the period."""
+    return moment.astimezone(SHANGHAI).date()
+
+
+@dataclass(frozen=True, slots=True)
+class VisitView:
+    visit_id: str
+    institution_code: str
+    home_region: str
+    insutype: str
+    med_type: str
+    emergency: bool
+    visit_date: date
+    masked_id: str
+    masked_name: str
+    filed: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Preview:
+    visit_id: str
+    split: dict[str, Any]
+    filing: str
+    lines: list[dict[str, Any]]
+
+
+@dataclass(frozen=True, slots=True)
+class SettlementView:
+    settlement_id: str
+    status: VisitStatus
+    visit_id: str
+    institution_code: str
+    home_region: str
+    settled_on: date
+    split: dict[str, Any] | None
+    lines: list[dict[str, Any]]
+    error_code: str | None = None
+    error_detail: str | None = None
+    settled_at: datetime | None = None
+    cancelled_at: datetime | None = None
+
+    @staticmethod
+    def of(record: VisitSettlementRecord) -> SettlementView:
+        return SettlementView(
+            settlement_id=record.settlement_id,
+            status=record.status if isinstance(record.status, VisitStatus)
+            else VisitStatus(record.status),
+            visit_id=record.visit_id,
+            institution_code=record.institution_code,
+            home_region=record.home_region,
+            settled_on=record.settled_on,
+            split=json.loads(record.split) if record.split else None,
+            lines=json.loads(record.lines),
+            error_code=record.error_code,
+            error_detail=record.error_detail,
+            settled_at=record.settled_at,
+            cancelled_at=record.cancelled_at,
+        )
+
+
+@dataclass
+class RecoveryReport:
+    settled: list[str] = field(default_factory=list)
+    voided: list[str] = field(default_factory=list)
+    refused: list[str] = field(default_factory=list)
+    cancelled: list[str] = field(default_factory=list)
+    still_unknown: list[str] = field(default_factory=list)
+
+
+class VisitSide:
+    def __init__(
+        self,
+        region: str,
+        store: NodeStore,
+        caller: Caller,
+        pseudonym_of: Callable[[str], str],
+        catalogue: Callable[[], Mapping[str, CatalogueItem]],
+        clock: Clock,
+    ) -> None:
+        self.region = region
+        self.store = store
+        self.caller = caller
+        self.pseudonym_of = pseudonym_of
+        self.catalogue = catalogue
+        self.clock = clock
+
+    # --- register (门诊挂号 / 入院) ----------------------------------------------------------
+    def register(self, command: RegisterVisit, acting_for: str) -> VisitView:
+        code = parse_institution_code(command.institution_code)
+        if code != acting_for:
+            raise Forbidden("INSTITUTION_MISMATCH", f"you are authenticated as {acting_for}")
+        now = self.clock()
+        resident = parse_id_number(command.id_number, local_date(now))
+        try:
+            med_type = MedType(command.med_type)
+        except ValueError:
+            raise InvalidInput("INVALID_MED_TYPE", "med_type is outpatient or inpatient") from None
+        with self.store.read() as tx:
+            self._enabled_institution(tx, code)
+        pseudonym = self.pseudonym_of(resident.number)
+        home = self.locate(pseudonym)
+        if home == self.region:
+            raise Refused("NOT_CROSS_REGION", "the person is insured here: settle locally")
+        visit_date = local_date(now)
+        info = self.caller.call(
+            home,
+            "person",
+            {"pseudonym": pseudonym, "visit_date": visit_date.isoformat(),
+             "emergency": command.emergency},
+        )
+        record = VisitRecord(
+            visit_id=uuid.uuid4().hex,
+            institution_code=code,
+            pseudonym=pseudonym,
+            masked_id=str(info["masked_id"]),
+            masked_name=str(info["masked_name"]),
+            home_region=home,
+            insutype=str(info["insutype"]),
+            med_type=med_type.value,
+            emergency=command.emergency,
+            visit_date=visit_date,
+            registered_at=now,
+        )
+        with self.store.write() as tx:
+            tx.insert_visit(record)
+        return self._visit_view(record, tuple(info.get("filed", ())))
+
+    def locate(self, pseudonym: str) -> str:
+        """Home region of a person: the local cache first, then the hub's person locator."""
+        with self.store.read() as tx:
+            home = tx.located(pseudonym)
+        if home is not None:
+            return home
+        try:
+            home = str(self.caller.call("hub", "locator.lookup", {"pseudonym": pseudonym})[
+                "home_region"])
+        except NotFound:
+            raise NotFound(
+                "PERSON_NOT_LOCATED", "no member region insures this person"
+            ) from None
+        with self.store.write() as tx:
+            tx.remember_location(pseudonym, home)
+        return home
+
+    def visit(self, visit_id: str, acting_for: str) -> VisitView:
+        with self.store.read() as tx:
+            record = self._own_visit(tx, visit_id, acting_for)
+        return self._visit_view(record, ())
+
+    # --- preview (预结算) ------------------------------------------------------------------
+    def preview(self, command: PreviewBill, acting_for: str) -> Preview:
+        with self.store.read() as tx:
+            visit = self._own_visit(tx, command.visit_id, acting_for)
+            institution = self._enabled_institution(tx, visit.institution_code)
+        bill = classify(command.lines, self.catalogue())
+        body = self._commit_body(visit, institution, bill, command.use_account, "",
+                                 local_date(self.clock()))
+        result = self.caller.call(visit.home_region, "quote", body)
+        return Preview(
+            visit_id=visit.visit_id,
+            split=result["split"],
+            filing=str(result.get("filing", "")),
+            lines=[wire.line_to_json(line) for line in bill.lines],
+        )
+
+    # --- settle (结算) ---------------------------------------------------------------------
+    def settle(self, command: SettleBill, acting_for: str) -> SettlementView:
+        settlement_id = _settlement_id(command.settlement_id)
+        digest = wire.content_hash(
+            {
+                "visit_id": command.visit_id,
+                "use_account": command.use_account,
+                "lines": [_line_json(line) for line in command.lines],
+            }
+        )
+        with self.store.read() as tx:
+            existing = tx.visit_settlement(settlement_id)
+        if existing is not None:
+            return self._retry(existing, digest, acting_for)
+        with self.store.read() as tx:
+            visit = self._own_visit(tx, command.visit_id, acting_for)
+            institution = self._enabled_institution(tx, visit.institution_code)
+        bill = classify(command.lines, self.catalogue())  # bad lines change nothing
+        now = self.clock()
+        settled_on = local_date(now)
+        body = self._commit_body(
+            visit, institution, bill, command.use_account, settlement_id, settled_on
+        )
+        commit_body = json.dumps(body, ensure_ascii=False)
+        record = VisitSettlementRecord(
+            settlement_id=settlement_id,
+            visit_id=visit.visit_id,
+            institution_code=visit.institution_code,
+            home_region=visit.home_region,
+            insutype=visit.insutype,
+            status=VisitStatus.PENDING,
+            content_hash=digest,
+            commit_body=commit_body,
+            lines=json.dumps([wire.line_to_json(line) for line in bill.lines], ensure_ascii=False),
+            medfee_sumamt=bill.medfee_sumamt,
+            settled_on=settled_on,
+            created_at=now,
+        )
+        with self.store.write() as tx:
+            inserted = tx.insert_visit_settlement(record)
+            if inserted:
+                tx.outbox_add(settlement_id, visit.home_region, "commit", commit_body, now)
+            else:
+                existing = tx.visit_settlement(settlement_id)
+        if not inserted:  # a concurrent request with the same id won the insert
+            assert existing is not None
+            return self._retry(existing, digest, acting_for)
+        return self._send_commit(record)
+
+    def _retry(self, record: VisitSettlementRecord, digest: str, acting_for: str
+               ) -> SettlementView:
+        """Same id again: same content gives the same outcome; different content is refused."""
+        if record.institution_code != acting_for:
+            raise Forbidden("INSTITUTION_MISMATCH", "this settlement belongs to another institution")
+        if record.content_hash != digest:
+            raise Conflict("ID_REUSED", "this settlement id was used with different content")
+        status = VisitStatus(record.status)
+        if status in (VisitStatus.PENDING, VisitStatus.UNKNOWN):
+            return self._send_commit(record)
+        if status is VisitStatus.REFUSED:
+            raise Refused(str(record.error_code), str(record.error_detail or record.error_code))
+        if status is VisitStatus.VOIDED:
+            raise Conflict("SETTLEMENT_VOIDED", "voided by recovery: settle with a new id")
+        return SettlementView.of(record)
+
+    def _send_commit(self, record: VisitSettlementRecord) -> SettlementView:
+        body = json.loads(record.commit_body)
+        sid = record.settlement_id
+        try:
+            result = self.caller.call(record.home_region, "commit", body)
+        except (Unavailable, MessageRejected):
+            return self._mark(sid, "commit", "UNKNOWN", status=VisitStatus.UNKNOWN)
+        except Conflict as exc:
+            if exc.code != "SETTLEMENT_VOIDED":
+                raise
+            self._mark(sid, "commit", exc.code, status=VisitStatus.VOIDED, error_code=exc.code)
+            raise
+        except TongbanError as exc:
+            self._mark(sid, "commit", exc.code, status=VisitStatus.REFUSED,
+                       error_code=exc.code, error_detail=exc.detail)
+            raise
+        return self._apply_home_state(sid, result)
+
+    def _apply_home_state(self, sid: str, result: Mapping[str, Any]) -> SettlementView:
+        split = result.get("split")
+        values: dict[str, Any] = {}
+        if split:
+            values = {
+                "split": json.dumps(split),
+                "hifp_pay": split["hifp_pay"],
+                "acct_pay": split["acct_pay"],
+                "psn_cash_pay": split["psn_cash_pay"],
+                "settled_at": self.clock(),
+            }
+        home_status = result.get("status")
+        if home_status == "COMMITTED":
+            return self._mark(sid, "commit", "COMMITTED", status=VisitStatus.SETTLED, **values)
+        if home_status == "CANCELLED":
+            return self._mark(sid, "cancel", "CANCELLED", status=VisitStatus.CANCELLED,
+                              cancelled_at=self.clock(), **values)
+        if home_status == "REFUSED":
+            return self._mark(sid, "commit", "REFUSED", status=VisitStatus.REFUSED,
+                              error_code=result.get("error_code"))
+        return self._mark(sid, "commit", "ABORTED", status=VisitStatus.VOIDED,
+                          error_code="SETTLEMENT_VOIDED")
+
+    # --- cancel (结算撤销) ------------------------------------------------------------------
+    def cancel(self, settlement_id: str, acting_for: str) -> SettlementView:
+        now = self.clock()
+        with self.store.write() as tx:
+            record = self._own_settlement(tx, settlement_id, acting_for)
+            status = VisitStatus(record.status)
+            if status is VisitStatus.SETTLED:
+                tx.update_visit_settlement(settlement_id, status=VisitStatus.CANCELLING)
+                tx.outbox_add(settlement_id, record.home_region, "cancel",
+                              json.dumps(self._cancel_body(record, now)), now)
+            elif status is VisitStatus.CANCELLED:
+                return SettlementView.of(record)
+            elif status is not VisitStatus.CANCELLING:
+                raise Conflict("NOT_SETTLED", f"{settlement_id} is {status.value}: nothing to cancel")
+        return self._send_cancel(record, now)
+
+    def _cancel_body(self, record: VisitSettlementRecord, now: datetime) -> dict[str, Any]:
+        return {"settlement_id": record.settlement_id, "cancelled_on": local_date(now).isoformat()}
+
+    def _send_cancel(self, record: VisitSettlementRecord, now: datetime) -> SettlementView:
+        sid = record.settlement_id
+        try:
+            self.caller.call(record.home_region, "cancel", self._cancel_body(record, now))
+        except (Unavailable, MessageRejected):
+            return self._mark(sid, "cancel", "UNKNOWN", status=VisitStatus.CANCELLING)
+        return self._mark(sid, "cancel", "CANCELLED", status=VisitStatus.CANCELLED,
+                          cancelled_at=self.clock())
+
+    # --- status and recovery ---------------------------------------------------------------
+    def status(self, settlement_id: str, acting_for: str) -> SettlementView:
+        with self.store.read() as tx:
+            return SettlementView.of(self._own_settlement(tx, settlement_id, acting_for))
+
+    def recover(self, everything: bool = False) -> RecoveryReport:
+        """Resolve every PENDING/UNKNOWN/CANCELLING settlement with its home node.
+
+        At start-up ``everything=True`` (nothing can be in flight); on a schedule only those
+        older than the grace period, so an in-flight commit is not voided under its feet.
+        """
+        cutoff = None if everything else self.clock() - RECOVERY_GRACE
+        with self.store.read() as tx:
+            ids = tx.unresolved_settlements(cutoff)
+        report = RecoveryReport()
+        for sid in ids:
+            with self.store.read() as tx:
+                record = tx.visit_settlement(sid)
+            assert record is not None
+            try:
+                if VisitStatus(record.status) is VisitStatus.CANCELLING:
+                    view = self._send_cancel(record, self.clock())
+                else:
+                    result = self.caller.call(record.home_region, "resolve",
+                                              {"settlement_id": sid})
+                    view = self._apply_home_state(sid, result)
+            except TongbanError:
+                report.still_unknown.append(sid)
+                continue
+            bucket = {
+                VisitStatus.SETTLED: report.settled,
+                VisitStatus.VOIDED: report.voided,
+                VisitStatus.REFUSED: report.refused,
+                VisitStatus.CANCELLED: report.cancelled,
+            }.get(view.status, report.still_unknown)
+            bucket.append(sid)
+        return report
+
+    # --- helpers --------------------------------------------------------------------------
+    def _mark(self, sid: str, kind: str, outcome: str, **values: Any) -> SettlementView:
+        now = self.clock()
+        with self.store.write() as tx:
+            tx.update_visit_settlement(sid, **values)
+            tx.outbox_answered(sid, kind, outcome, now)
+            record = tx.visit_settlement(sid)
+        assert record is not None
+        return SettlementView.of(record)
+
+    def _commit_body(
+        self,
+        visit: VisitRecord,
+        institution: InstitutionRecord,
+        bill: ClassifiedBill,
+        use_account: bool,
+        settlement_id: str,
+        settled_on: date,
+    ) -> dict[str, Any]:
+        return {
+            "settlement_id": settlement_id,
+            "pseudonym": visit.pseudonym,
+            "med_type": visit.med_type,
+            "level": institution.level,
+            "institution_code": institution.code,
+            "settled_on": settled_on.isoformat(),
+            "emergency": visit.emergency,
+            "pieces": wire.pieces_to_json(bill.pieces),
+            "use_account": use_account,
+        }
+
+    def _own_visit(self, tx: NodeTx, visit_id: str, acting_for: str) -> VisitRecord:
+        visit = tx.visit(visit_id)
+        if visit is None:
+            raise NotFound("VISIT_NOT_FOUND", f"no visit {visit_id!r} at this node")
+        if visit.institution_code != acting_for:
+            raise Forbidden("INSTITUTION_MISMATCH", "this visit belongs to another institution")
+        return visit
+
+    def _own_settlement(self, tx: NodeTx, sid: str, acting_for: str) -> VisitSettlementRecord:
+        record = tx.visit_settlement(sid)
+        if record is None:
+            raise NotFound("SETTLEMENT_NOT_FOUND", f"no settlement {sid!r} at this node")
+        if record.institution_code != acting_for:
+            raise Forbidden("INSTITUTION_MISMATCH", "this settlement belongs to another institution")
+        return record
+
+    def _enabled_institution(self, tx: NodeTx, code: str) -> InstitutionRecord:
+        institution = tx.institution(code)
+        if institution is None:
+            raise NotFound("UNKNOWN_INSTITUTION", f"{code} is not designated in {self.region}")
+        if not institution.enabled:
+            raise Refused(
+                "INSTITUTION_NOT_ENABLED", f"{code} is not enabled for cross-region settlement"
+            )
+        return institution
+
+    @staticmethod
+    def _visit_view(record: VisitRecord, filed: tuple[str, ...]) -> VisitView:
+        return VisitView(
+            visit_id=record.visit_id,
+            institution_code=record.institution_code,
+            home_region=record.home_region,
+            insutype=record.insutype,
+            med_type=record.med_type,
+            emergency=record.emergency,
+            visit_date=record.visit_date,
+            masked_id=record.masked_id,
+            masked_name=record.masked_name,
+            filed=filed,
+        )
+
+
+def _settlement_id(raw: str) -> str:
+    if not raw or len(raw) > 64 or not all(c.isalnum() or c in "-_." for c in raw):
+        raise InvalidInput(
+            "INVALID_SETTLEMENT_ID", "a settlement id is 1-64 letters, digits, '-', '_' or '.'"
+        )
+    return raw
+
+
+def _line_json(line: BillLine) -> dict[str, Any]:
+    return {
+        "code": line.code,
+        "quantity": str(line.quantity.normalize()),
+        "unit_price": line.unit_price,
+        "amount": line.amount,
+    }
