@@ -126,7 +126,7 @@ _SERVICES: tuple[tuple[str, str, CoverageClass, Fen], ...] = (
     ("003402", "经皮冠状动脉支架置入术", B, 500000), ("003402", "人工全髋关节置换术", B, 450000),
     ("003402", "甲状腺次全切除术", A, 200000), ("003402", "腹股沟疝修补术", A, 120000),
     ("003402", "体表肿物切除术", A, 30000), ("003402", "重睑成形术", C, 80000),
-)
+)  # fmt: skip
 
 # 4-character dosage-form segment of a drug code; forms B0xx are injections.
 _FORMS: Mapping[str, str] = {
@@ -287,7 +287,7 @@ _WESTERN: tuple[tuple[str, str, CoverageClass, _DrugForms], ...] = (
     ("脑蛋白水解物", "N06BX", C, (("注射液", "5ml", 1860),)),
     ("鼠神经生长因子", "N07XX", C, (("注射用", "30μg", 22800),)),
     ("七叶皂苷钠", "C05CX", C, (("注射用", "10mg", 2860),)),
-)
+)  # fmt: skip
 
 # Chinese patent medicines (中成药): (name, class, coverage, form, spec, typical fen).
 _TCM: tuple[tuple[str, str, CoverageClass, str, str, Fen], ...] = (
@@ -342,7 +342,9 @@ _TCM: tuple[tuple[str, str, CoverageClass, str, str, Fen], ...] = (
 )
 
 # 0.10 is the most common 先行自付 share, so it appears three times.
-_SELFPAY_RATIOS = tuple(Decimal(r) for r in ("0.05", "0.10", "0.10", "0.10", "0.15", "0.20", "0.3"))
+_SELFPAY_RATIOS = tuple(
+    Decimal(r) for r in ("0.05", "0.10", "0.10", "0.10", "0.15", "0.20", "0.30")
+)
 _CAP_FACTORS = tuple(Decimal(f) for f in ("0.90", "0.95", "1.00", "1.10", "1.20", "1.50"))
 _TENTH = Decimal(10)
 

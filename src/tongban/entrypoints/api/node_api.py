@@ -1,0 +1,155 @@
+"""A node's HTTP API (``/v1``): hospitals (HIS), residents' filings, and the signed exchange."""
+# No "from __future__ import annotations" here: FastAPI reads the closures' Annotated types.
+
+
+from collections.abc import Callable
+from dataclasses import asdict
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, FastAPI, Header, Request, Response
+from fastapi.concurrency import run_in_threadpool
+
+from tongban.entrypoints.api.problems import PROBLEM_JSON, install_problem_handlers
+from tongban.entrypoints.api.schemas import (
+    FilingIn,
+    FilingOut,
+    PreviewIn,
+    PreviewOut,
+    RegisterVisitIn,
+    RevokeIn,
+    SettleIn,
+    SettlementOut,
+    VisitOut,
+    lines_to_domain,
+)
+from tongban.service_layer.commands import (
+    FileRecord,
+    PreviewBill,
+    RegisterVisit,
+    RevokeFiling,
+    SettleBill,
+)
+from tongban.service_layer.node import NodeService
+from tongban.service_layer.records import FilingRecord, VisitStatus
+from tongban.service_layer.visit_side import SettlementView
+
+MAX_EXCHANGE_BYTES = 1_000_000
+PROBLEM = {"model": None, "content": {PROBLEM_JSON: {}}}
+ERRORS: dict[int | str, dict[str, Any]] = {
+    401: {"description": "missing or unknown API key", **PROBLEM},
+    403: {"description": "acting for another institution", **PROBLEM},
+    404: {"description": "unknown visit, settlement or person", **PROBLEM},
+    409: {"description": "settlement id reused with different content, or wrong state", **PROBLEM},
+    422: {"description": "invalid input or refused by policy (see `code`)", **PROBLEM},
+    503: {"description": "a peer region did not answer", **PROBLEM},
+}
+
+
+def _settlement_out(view: SettlementView) -> dict[str, Any]:
+    out = asdict(view)
+    out["status"] = view.status.value
+    return out
+
+
+def _filing_out(record: FilingRecord) -> dict[str, Any]:
+    return {k: v for k, v in asdict(record).items() if k not in ("person_id", "created_at")}
+
+
+def create_node_app(service: NodeService, exchange_handler: Callable[[bytes], bytes]) -> FastAPI:
+    app = FastAPI(
+        title=f"tongban node {service.region}",
+        version="1",
+        description=(
+            "Cross-region direct settlement of medical bills (异地就医直接结算). Money is "
+            "integer fen; quantities and ratios are decimal strings. Hospitals authenticate "
+            "with their institution's API key (`Authorization: Bearer ...`)."
+        ),
+    )
+    install_problem_handlers(app)
+
+    def institution(authorization: Annotated[str | None, Header()] = None) -> str:
+        key = authorization[7:].strip() if authorization and authorization[:7].lower() == "bearer " else None
+        return service.authenticate(key)
+
+    Acting = Annotated[str, Depends(institution)]
+    his = APIRouter(prefix="/v1", tags=["hospital (HIS)"], responses=ERRORS)
+
+    @his.post("/visits", status_code=201, response_model=VisitOut)
+    def register_visit(body: RegisterVisitIn, acting: Acting) -> Any:
+        """Register an outpatient visit or an admission (门诊挂号 / 入院登记)."""
+        command = RegisterVisit(body.institution_code, body.id_number, body.med_type, body.emergency)
+        return asdict(service.visit.register(command, acting))
+
+    @his.get("/visits/{visit_id}", response_model=VisitOut)
+    def get_visit(visit_id: str, acting: Acting) -> Any:
+        return asdict(service.visit.visit(visit_id, acting))
+
+    @his.post("/visits/{visit_id}/preview", response_model=PreviewOut)
+    def preview(visit_id: str, body: PreviewIn, acting: Acting) -> Any:
+        """Pre-settle (预结算): the full split, nothing charged."""
+        command = PreviewBill(visit_id, lines_to_domain(body.lines), body.use_account)
+        return asdict(service.visit.preview(command, acting))
+
+    @his.post(
+        "/settlements",
+        response_model=SettlementOut,
+        responses={202: {"description": "home region did not answer: status UNKNOWN, retry the id"}},
+    )
+    def settle(body: SettleIn, acting: Acting, response: Response) -> Any:
+        """Settle (结算), idempotent by `settlement_id`."""
+        command = SettleBill(body.settlement_id, body.visit_id, lines_to_domain(body.lines),
+                             body.use_account)
+        view = service.visit.settle(command, acting)
+        if view.status in (VisitStatus.UNKNOWN, VisitStatus.PENDING):
+            response.status_code = 202
+        return _settlement_out(view)
+
+    @his.get("/settlements/{settlement_id}", response_model=SettlementOut)
+    def settlement_status(settlement_id: str, acting: Acting) -> Any:
+        return _settlement_out(service.visit.status(settlement_id, acting))
+
+    @his.post("/settlements/{settlement_id}/cancel", response_model=SettlementOut,
+              responses={202: {"description": "cancel recorded, home region did not answer yet"}})
+    def cancel(settlement_id: str, acting: Acting, response: Response) -> Any:
+        """Cancel a settlement (结算撤销); the home region restores exactly what it took."""
+        view = service.visit.cancel(settlement_id, acting)
+        if view.status is VisitStatus.CANCELLING:
+            response.status_code = 202
+        return _settlement_out(view)
+
+    residents = APIRouter(prefix="/v1", tags=["residents (home region)"], responses=ERRORS)
+
+    @residents.post("/filings", status_code=201, response_model=FilingOut)
+    def create_filing(body: FilingIn) -> Any:
+        """File a cross-region record (异地就医备案) with a personal commitment (承诺制)."""
+        command = FileRecord(body.id_number, body.kind, body.target_region, body.start_date,
+                             body.months, body.commitment)
+        return _filing_out(service.home.file(command))
+
+    @residents.get("/filings", response_model=list[FilingOut])
+    def list_filings(id_number: str) -> Any:
+        return [_filing_out(f) for f in service.home.filings(id_number)]
+
+    @residents.post("/filings/{filing_id}/revoke", response_model=FilingOut)
+    def revoke_filing(filing_id: str, body: RevokeIn) -> Any:
+        return _filing_out(service.home.revoke(RevokeFiling(body.id_number, filing_id)))
+
+    network = APIRouter(prefix="/v1", tags=["network"])
+
+    @network.post("/exchange", response_class=Response)
+    async def exchange(request: Request) -> Response:
+        """Signed node-to-node messages (quote, commit, cancel, resolve, ...)."""
+        payload = await request.body()
+        if len(payload) > MAX_EXCHANGE_BYTES:
+            payload = b"{}"  # answered as a BAD_ENVELOPE refusal, signed
+        answer = await run_in_threadpool(exchange_handler, payload)
+        return Response(answer, media_type="application/json")
+
+    @network.get("/health")
+    def health() -> dict[str, str]:
+        return {"status": "ok", "region": service.region}
+
+    app.include_router(his)
+    app.include_router(residents)
+    app.include_router(network)
+    return app

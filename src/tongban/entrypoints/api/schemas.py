@@ -1,0 +1,150 @@
+"""Request and response bodies of the node API. Money is integer fen; quantities are strings."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt
+
+from tongban.domain.catalogue import BillLine
+from tongban.domain.money import parse_decimal
+from tongban.errors import InvalidInput
+
+DecimalString = Annotated[str, Field(pattern=r"^-?\d{1,9}(\.\d{1,6})?$", examples=["1", "0.5"])]
+SettlementId = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9._-]+$")]
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class BillLineIn(Strict):
+    code: Annotated[str, Field(min_length=1, max_length=32)]
+    quantity: DecimalString
+    unit_price: StrictInt = Field(description="fen per unit")
+    amount: StrictInt | None = Field(default=None, description="fen; must equal quantity × price")
+
+    def to_domain(self, index: int) -> BillLine:
+        try:
+            quantity = parse_decimal(self.quantity, "quantity")
+        except ValueError as exc:
+            raise InvalidInput("INVALID_LINE", f"line {index + 1}: {exc}") from None
+        return BillLine(self.code, quantity, self.unit_price, self.amount)
+
+
+Lines = Annotated[list[BillLineIn], Field(min_length=1, max_length=500)]
+
+
+def lines_to_domain(lines: list[BillLineIn]) -> tuple[BillLine, ...]:
+    return tuple(line.to_domain(i) for i, line in enumerate(lines))
+
+
+class RegisterVisitIn(Strict):
+    institution_code: Annotated[str, Field(examples=["H31000000001"], max_length=32)]
+    id_number: Annotated[str, Field(description="resident ID number (18 characters)", max_length=32)]
+    med_type: Literal["outpatient", "inpatient"] = "outpatient"
+    emergency: StrictBool = False
+
+
+class VisitOut(BaseModel):
+    visit_id: str
+    institution_code: str
+    home_region: str
+    insutype: str
+    med_type: str
+    emergency: bool
+    visit_date: date
+    masked_id: str
+    masked_name: str
+    filed: list[str]
+
+
+class PreviewIn(Strict):
+    lines: Lines
+    use_account: StrictBool = True
+
+
+class Split(BaseModel):
+    medfee_sumamt: int
+    fulamt_ownpay_amt: int
+    overlmt_selfpay: int
+    preselfpay_amt: int
+    inscp_scp_amt: int
+    act_pay_dedc: int
+    hifp_pay: int
+    acct_pay: int
+    psn_part_amt: int
+    psn_cash_pay: int
+    balc: int
+    ratio_applied: str
+
+
+class ClassifiedLineOut(BaseModel):
+    code: str
+    name: str | None
+    class_: str | None = Field(alias="class")
+    quantity: str
+    unit_price: int
+    amount: int
+    fulamt_ownpay_amt: int
+    overlmt_selfpay: int
+    preselfpay_amt: int
+    inscp_scp_amt: int
+
+
+class PreviewOut(BaseModel):
+    visit_id: str
+    filing: str
+    split: Split
+    lines: list[dict[str, Any]]
+
+
+class SettleIn(Strict):
+    settlement_id: SettlementId
+    visit_id: Annotated[str, Field(min_length=1, max_length=40)]
+    lines: Lines
+    use_account: StrictBool = True
+
+
+class SettlementOut(BaseModel):
+    settlement_id: str
+    status: str
+    visit_id: str
+    institution_code: str
+    home_region: str
+    settled_on: date
+    split: Split | None
+    lines: list[dict[str, Any]]
+    error_code: str | None = None
+    error_detail: str | None = None
+    settled_at: datetime | None = None
+    cancelled_at: datetime | None = None
+
+
+class FilingIn(Strict):
+    id_number: Annotated[str, Field(max_length=32)]
+    kind: Literal[
+        "retired_resettled", "long_term_resident", "posted_worker", "referral", "emergency", "other"
+    ]
+    target_region: Annotated[str, Field(description="city or province code", max_length=6)]
+    start_date: date | None = None
+    months: Annotated[int | None, Field(ge=1, le=120)] = None
+    commitment: StrictBool = Field(description="the resident's personal commitment (承诺制)")
+
+
+class FilingOut(BaseModel):
+    filing_id: str
+    kind: str
+    target_region: str
+    start_date: date
+    end_date: date | None
+    revoked_on: date | None
+    commitment: str
+
+
+class RevokeIn(Strict):
+    id_number: Annotated[str, Field(max_length=32)]
+
+
