@@ -192,6 +192,7 @@ class EmbeddedNetwork:
     data_dir: Path
     transport: Transport | None = None
     clock: Callable[[], datetime] = utc_now
+    db_url_for: Callable[[str], str] | None = None  # region or "hub" -> URL; default SQLite files
     hub: HubRuntime = field(init=False)
     nodes: dict[str, NodeRuntime] = field(init=False, default_factory=dict)
     inproc: InProcessTransport = field(init=False)
@@ -204,8 +205,7 @@ class EmbeddedNetwork:
         (self.data_dir / "network").mkdir(parents=True, exist_ok=True)
         locator_key = self._locator_key()
         hub_key = load_or_create_key(self.data_dir / "hub" / "hub.key")
-        self.hub = build_hub(sqlite_url(self.data_dir / "hub" / "hub.db"), hub_key,
-                             "inproc://hub", self.clock)
+        self.hub = build_hub(self._db_url(HUB), hub_key, "inproc://hub", self.clock)
         self.inproc.register("inproc://hub", self.hub.handler())
         admitted = {m.region: m for m in self.hub.store.members()}
         new_members = []
@@ -213,7 +213,7 @@ class EmbeddedNetwork:
             node_dir = self.data_dir / "nodes" / code
             key = load_or_create_key(node_dir / "node.key")
             runtime = build_node(
-                code, sqlite_url(node_dir / "node.db"), key, self.transport, "inproc://hub",
+                code, self._db_url(code), key, self.transport, "inproc://hub",
                 self.hub.public_key, locator_key, self.clock,
             )
             self.nodes[code] = runtime
@@ -228,6 +228,13 @@ class EmbeddedNetwork:
             if runtime.directory.current is None or new_members:
                 runtime.directory.refresh()
         return self
+
+    def _db_url(self, name: str) -> str:
+        if self.db_url_for is not None:
+            return self.db_url_for(name)
+        path = self.data_dir / "hub" / "hub.db" if name == HUB else self.data_dir / "nodes" / name / "node.db"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        return sqlite_url(path)
 
     def _locator_key(self) -> bytes:
         path = self.data_dir / "network" / "locator.key"

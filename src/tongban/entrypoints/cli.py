@@ -11,6 +11,7 @@ import typer
 from rich.console import Console
 
 from tongban.domain.case import CaseFormatError, run_case
+from tongban.entrypoints import demo_cli, process_cli
 
 app = typer.Typer(
     name="tongban",
@@ -53,6 +54,13 @@ def calc(
     for result in results:
         typer.echo(json.dumps(result, ensure_ascii=False))
     raise typer.Exit(1 if any("error" in r for r in results) else 0)
+
+
+app.command()(demo_cli.demo)
+app.command()(demo_cli.summary)
+app.add_typer(process_cli.network_app, name="network")
+app.command()(process_cli.hub)
+app.command()(process_cli.node)
 
 
 def main() -> None:

@@ -20,6 +20,7 @@ from tongban.service_layer.records import (
     HomeSettlementRecord,
     InstitutionRecord,
     PersonRecord,
+    RouteTotals,
     VisitRecord,
     VisitSettlementRecord,
 )
@@ -153,6 +154,12 @@ class NodeTx(Protocol):
         ...
 
     def remember_location(self, pseudonym: str, home_region: str) -> None:
+        ...
+
+    def visit_totals(self, settled_on: date | None) -> list[RouteTotals]:
+        ...
+
+    def home_totals(self, settled_on: date | None) -> list[RouteTotals]:
         ...
 
     def count(self, table: str) -> int:

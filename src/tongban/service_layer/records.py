@@ -123,3 +123,16 @@ class FilingRecord:
     revoked_on: date | None
     commitment: str
     created_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class RouteTotals:
+    """Sums over settlements between this node and one other region, for one status."""
+
+    other_region: str
+    status: str
+    count: int
+    medfee_sumamt: int
+    hifp_pay: int
+    acct_pay: int
+    psn_cash_pay: int

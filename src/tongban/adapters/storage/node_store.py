@@ -27,6 +27,7 @@ from tongban.service_layer.records import (
     HomeStatus,
     InstitutionRecord,
     PersonRecord,
+    RouteTotals,
     VisitRecord,
     VisitSettlementRecord,
     VisitStatus,
@@ -359,6 +360,38 @@ class NodeTransaction:
                 .where(t.locator_cache.c.pseudonym == pseudonym)
                 .values(home_region=home_region)
             )
+
+    def visit_totals(self, settled_on: date | None) -> list[RouteTotals]:
+        """Settlements at this node's institutions, by home region and status."""
+        c = t.visit_settlements.c
+        query = select(
+            c.home_region,
+            c.status,
+            func.count(),
+            func.coalesce(func.sum(c.medfee_sumamt), 0),
+            func.coalesce(func.sum(c.hifp_pay), 0),
+            func.coalesce(func.sum(c.acct_pay), 0),
+            func.coalesce(func.sum(c.psn_cash_pay), 0),
+        ).group_by(c.home_region, c.status)
+        if settled_on is not None:
+            query = query.where(c.settled_on == settled_on)
+        return [RouteTotals(r[0], str(r[1]), *(int(v) for v in r[2:])) for r in self.conn.execute(query)]
+
+    def home_totals(self, settled_on: date | None) -> list[RouteTotals]:
+        """Settlements of this node's insured elsewhere, by visit region and status."""
+        c = t.home_settlements.c
+        query = select(
+            c.visit_region,
+            c.status,
+            func.count(),
+            func.coalesce(func.sum(c.medfee_sumamt), 0),
+            func.coalesce(func.sum(c.hifp_pay), 0),
+            func.coalesce(func.sum(c.acct_pay), 0),
+            func.coalesce(func.sum(c.medfee_sumamt - c.hifp_pay - c.acct_pay), 0),
+        ).group_by(c.visit_region, c.status)
+        if settled_on is not None:
+            query = query.where(c.settled_on == settled_on)
+        return [RouteTotals(r[0], str(r[1]), *(int(v) for v in r[2:])) for r in self.conn.execute(query)]
 
     def count(self, table: str) -> int:
         return int(self.conn.scalar(select(func.count()).select_from(t.node_metadata.tables[table])) or 0)

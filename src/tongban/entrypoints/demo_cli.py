@@ -1,0 +1,194 @@
+"""``tongban demo`` and ``tongban summary``: the embedded network, a simulated day, its figures."""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+from datetime import UTC, date, datetime
+from collections.abc import Callable
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from tongban.bootstrap import EmbeddedNetwork
+from tongban.domain.money import yuan
+from tongban.domain.regions import region, yrd_regions
+from tongban.service_layer.visit_side import SHANGHAI
+
+console = Console()
+
+DataDir = Annotated[Path, typer.Option("--data-dir", help="where the network keeps its databases")]
+Day = Annotated[
+    str | None, typer.Option("--date", help="the simulated day, YYYY-MM-DD (default: today)")
+]
+
+
+def _day(value: str | None) -> date:
+    if value is None:
+        return datetime.now(SHANGHAI).date()
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        raise typer.BadParameter(f"{value!r} is not a date (YYYY-MM-DD)") from None
+
+
+def _clock_for(day: date) -> Callable[[], datetime]:
+    """Today's wall clock, moved to the simulated day (so accumulators and periods follow it)."""
+    if day == datetime.now(SHANGHAI).date():
+        return lambda: datetime.now(UTC)
+
+    def clock() -> datetime:
+        now = datetime.now(SHANGHAI)
+        return datetime.combine(day, now.timetz()).astimezone(UTC)
+
+    return clock
+
+
+def _progress() -> Progress:
+    return Progress(
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=console,
+    )
+
+
+def demo(
+    data_dir: DataDir = Path("tongban-data"),
+    seed: Annotated[int, typer.Option(help="seed of the simulated day")] = 2026,
+    day: Day = None,
+    serve: Annotated[bool, typer.Option("--serve/--no-serve", help="serve the API afterwards")] = True,
+    host: Annotated[str, typer.Option(help="address to serve on")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="port to serve on (0: any free port)")] = 8000,
+) -> None:
+    """Build (or reopen) the 41-region network, run a simulated day, print it, serve the API."""
+    from tongban.demo.network import open_demo_network
+    from tongban.demo.simulation import Simulator, plan_day
+
+    the_day = _day(day)
+    started = time.monotonic()
+    console.print(f"[bold]tongban demo[/] — data in {data_dir.resolve()}, seed {seed}, day {the_day}")
+    console.print("[dim]Policies, catalogues and people are SAMPLE data, not any region's real policy.[/]")
+    with _progress() as progress:
+        task = progress.add_task("opening 41 regions", total=len(yrd_regions()))
+        network, keys = open_demo_network(
+            data_dir, seed, the_day, lambda _code, n: progress.advance(task, n),
+            clock=_clock_for(the_day),
+        )
+    recovered = network.recover_all()
+    finished = sum(len(r.settled) + len(r.voided) + len(r.cancelled) for r in recovered.values())
+    if finished:
+        console.print(f"start-up recovery resolved {finished} settlements left unresolved")
+    simulator = Simulator(network, keys, seed)
+    plan = plan_day(seed, the_day)
+    with _progress() as progress:
+        task = progress.add_task(f"settling {the_day}", total=len(plan))
+        simulator.run(plan, on_done=lambda _outcome: progress.advance(task))
+    print_summary(network, the_day)
+    console.print(f"[dim]done in {time.monotonic() - started:.1f} s[/]")
+    if serve:
+        _serve(network, keys, host, port)
+    network.close()
+
+
+def summary(data_dir: DataDir = Path("tongban-data"), day: Day = None) -> None:
+    """Print a day's per-route summary again, straight from the stored settlements."""
+    if not (data_dir / "hub" / "hub.db").exists():
+        console.print(f"[red]error[/]: no network in {data_dir} (run `tongban demo` first)")
+        raise typer.Exit(2)
+    network = EmbeddedNetwork(data_dir).open()
+    try:
+        print_summary(network, _day(day))
+    finally:
+        network.close()
+
+
+def print_summary(network: EmbeddedNetwork, day: date) -> None:
+    from tongban.demo.summary import day_summary
+
+    routes = day_summary(network, day)
+    table = Table(title=f"Cross-region direct settlement on {day} (yuan)", show_lines=False)
+    for name, justify in [("route (home → visit)", "left"), ("visits", "right"),
+                          ("cancelled", "right"), ("refused", "right"), ("medfee", "right"),
+                          ("fund", "right"), ("account", "right"), ("cash", "right")]:
+        table.add_column(name, justify=justify)  # type: ignore[arg-type]
+
+    def row(label: str, rows: list) -> list[str]:  # type: ignore[type-arg]
+        return [
+            label,
+            f"{sum(r.settled for r in rows):,}",
+            f"{sum(r.cancelled for r in rows):,}",
+            f"{sum(r.refused for r in rows):,}",
+            yuan(sum(r.medfee for r in rows)),
+            yuan(sum(r.fund for r in rows)),
+            yuan(sum(r.account for r in rows)),
+            yuan(sum(r.cash for r in rows)),
+        ]
+
+    def name(code: str) -> str:
+        return region(code).name_zh
+
+    shown = routes[:15]
+    for r in shown:
+        table.add_row(*row(f"{name(r.home)} → {name(r.visit)}", [r]))
+    rest = routes[15:]
+    if rest:
+        table.add_row(*row(f"{len(rest)} other routes", rest), style="dim")
+    table.add_section()
+    jinhua = [r for r in routes if r.home == "330700"]
+    table.add_row(*row("金华 insured, all routes", jinhua), style="bold")
+    table.add_row(*row("all routes", routes), style="bold")
+    console.print(table)
+    unresolved = sum(r.unresolved for r in routes)
+    if unresolved:
+        console.print(f"[yellow]{unresolved} settlements are still being resolved with their home region[/]")
+    visits = sum(r.settled + r.cancelled for r in jinhua)
+    if visits:
+        to_sh = sum(r.settled + r.cancelled for r in jinhua if r.visit == "310000")
+        medfee = sum(r.medfee for r in jinhua)
+        settled = sum(r.settled for r in jinhua)
+        console.print(
+            f"金华 (Jinhua) insured: {visits:,} settled visits, {to_sh / visits:.0%} of them in 上海; "
+            f"average bill {yuan(medfee // settled if settled else 0)} yuan"
+        )
+
+
+def _free_port(host: str, port: int) -> int:
+    with socket.socket() as sock:
+        try:
+            sock.bind((host, port))
+        except OSError:
+            sock.bind((host, 0))
+        return int(sock.getsockname()[1])
+
+
+def _serve(network: EmbeddedNetwork, keys: dict[str, str], host: str, port: int) -> None:
+    import uvicorn
+
+    from tongban.entrypoints.api.embedded import create_network_app
+
+    port = _free_port(host, port)
+    base = f"http://{host}:{port}"
+    sample = next(code for code in sorted(keys) if code.startswith("H310000"))
+    console.print(f"\nServing the network at [bold]{base}/[/]")
+    console.print(f"  Shanghai node API docs: {base}/nodes/310000/docs")
+    console.print(f"  hub directory:          {base}/hub/v1/directory")
+    console.print(f"  a Shanghai hospital's API key ({sample}): {keys[sample]}")
+    console.print("  all hospital keys: demo-credentials.json in the data directory.  Ctrl-C stops.")
+    stop = threading.Event()
+
+    def recover_periodically() -> None:
+        while not stop.wait(30):
+            network.recover_all()
+
+    threading.Thread(target=recover_periodically, daemon=True).start()
+    try:
+        uvicorn.run(create_network_app(network), host=host, port=port, log_level="warning")
+    finally:
+        stop.set()

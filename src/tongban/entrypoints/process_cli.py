@@ -1,0 +1,157 @@
+"""Run the network as separate processes over HTTP: ``network init``, ``hub``, ``node``."""
+
+from __future__ import annotations
+
+import json
+import threading
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+
+from tongban.adapters.signing import load_or_create_key
+from tongban.adapters.storage.database import sqlite_url
+from tongban.adapters.transport import RoutingTransport
+from tongban.bootstrap import EmbeddedNetwork, build_hub, build_node
+from tongban.domain.directory import Member
+from tongban.domain.identifiers import parse_region_code
+from tongban.domain.regions import region as region_info
+from tongban.errors import TongbanError
+
+console = Console()
+network_app = typer.Typer(help="Prepare a network whose hub and nodes run as separate processes.")
+NETWORK_FILE = Path("network") / "network.json"
+
+DataDir = Annotated[Path, typer.Option("--data-dir", help="the network's data directory")]
+
+
+def _listen(value: str) -> tuple[str, int]:
+    host, _, port = value.rpartition(":")
+    if not host or not port.isdigit():
+        raise typer.BadParameter(f"{value!r} is not HOST:PORT")
+    return host, int(port)
+
+
+@network_app.command("init")
+def init(
+    data_dir: DataDir,
+    hub: Annotated[str, typer.Option(help="the hub's base URL, e.g. http://127.0.0.1:8100")],
+    node: Annotated[list[str], typer.Option(help="REGION=URL, once per node")],
+    sample_data: Annotated[bool, typer.Option(help="seed the demo's sample data")] = False,
+    seed: Annotated[int, typer.Option(help="seed for the sample data")] = 2026,
+) -> None:
+    """Create keys and databases, admit the nodes with their URLs, publish the directory."""
+    from datetime import date
+
+    endpoints: dict[str, str] = {}
+    for item in node:
+        code, _, url = item.partition("=")
+        try:
+            endpoints[parse_region_code(code)] = url.rstrip("/")
+        except TongbanError as exc:
+            raise typer.BadParameter(exc.detail) from None
+    network = EmbeddedNetwork(data_dir).open(endpoints)
+    if sample_data:
+        from tongban.demo.network import CREDENTIALS, _seed_node
+
+        keys = {}
+        for code in endpoints:
+            with network.nodes[code].store.read() as tx:
+                seeded = tx.meta("seeded")
+            if not seeded:
+                keys.update(_seed_node(network, code, seed, date.today()))
+        path = data_dir / CREDENTIALS
+        old = json.loads(path.read_text()) if path.exists() else {}
+        path.write_text(json.dumps(old | keys, indent=0))
+    network.hub.hub.endpoint = hub.rstrip("/")
+    network.hub.hub.admit(
+        [
+            Member(code, region_info(code).name_zh, url, network.nodes[code].public_key)
+            for code, url in endpoints.items()
+        ]
+    )
+    (data_dir / NETWORK_FILE).write_text(
+        json.dumps({"hub_endpoint": hub.rstrip("/"), "hub_public_key": network.hub.public_key})
+    )
+    network.close()
+    console.print(f"network in {data_dir}: hub {hub}, nodes " +
+                  ", ".join(f"{c} {u}" for c, u in endpoints.items()))
+
+
+def hub(
+    data_dir: DataDir,
+    listen: Annotated[str, typer.Option(help="HOST:PORT")] = "127.0.0.1:8100",
+) -> None:
+    """Serve the hub (directory and person locator)."""
+    import uvicorn
+
+    from tongban.entrypoints.api.hub_api import create_hub_app
+
+    settings = _settings(data_dir)
+    key = load_or_create_key(data_dir / "hub" / "hub.key")
+    runtime = build_hub(sqlite_url(data_dir / "hub" / "hub.db"), key, settings["hub_endpoint"])
+    host, port = _listen(listen)
+    console.print(f"hub listening on http://{host}:{port}")
+    uvicorn.run(create_hub_app(runtime.hub, runtime.handler()), host=host, port=port,
+                log_level="warning")
+
+
+def node(
+    data_dir: DataDir,
+    region: Annotated[str, typer.Option(help="the node's region code, e.g. 330700")],
+    listen: Annotated[str, typer.Option(help="HOST:PORT")] = "127.0.0.1:8101",
+    db: Annotated[str | None, typer.Option(help="database URL (default: SQLite in data dir)")] = None,
+    workers_threads: Annotated[int, typer.Option(help="request threads")] = 40,
+) -> None:
+    """Serve one region's node (both roles) over HTTP."""
+    import anyio.to_thread
+    import uvicorn
+
+    from tongban.entrypoints.api.node_api import create_node_app
+
+    settings = _settings(data_dir)
+    node_dir = data_dir / "nodes" / region
+    key = load_or_create_key(node_dir / "node.key")
+    locator_key = bytes.fromhex((data_dir / "network" / "locator.key").read_text().strip())
+    runtime = build_node(
+        region, db or sqlite_url(node_dir / "node.db"), key, RoutingTransport(),
+        settings["hub_endpoint"], settings["hub_public_key"], locator_key,
+    )
+    try:
+        runtime.directory.refresh()
+    except TongbanError as exc:
+        console.print(f"[yellow]hub unreachable ({exc.code}); using the cached directory[/]")
+    stop = threading.Event()
+
+    def recover() -> None:
+        runtime.service.visit.recover(everything=True)  # start-up: nothing is in flight yet
+        while not stop.wait(30):
+            runtime.service.visit.recover()
+
+    threading.Thread(target=recover, daemon=True).start()
+    host, port = _listen(listen)
+    app = create_node_app(runtime.service, runtime.handler())
+
+    @app.on_event("startup")
+    async def _threads() -> None:
+        anyio.to_thread.current_default_thread_limiter().total_tokens = workers_threads
+
+    console.print(f"node {region} listening on http://{host}:{port}")
+    try:
+        uvicorn.run(app, host=host, port=port, log_level="warning")
+    finally:
+        stop.set()
+        runtime.close()
+
+
+def _settings(data_dir: Path) -> dict[str, str]:
+    path = data_dir / NETWORK_FILE
+    if not path.exists():
+        console.print(f"[red]error[/]: {path} not found: run `tongban network init` first")
+        raise typer.Exit(2)
+    settings: dict[str, str] = json.loads(path.read_text())
+    return settings
+
+
+
