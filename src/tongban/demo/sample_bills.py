@@ -54,20 +54,23 @@ _INPATIENT_SIGMA = 0.7
 _DAILY_COST: Fen = 160_000  # inpatient budget per bed day, to derive the length of stay
 
 _Pools = dict[ItemKind, list[tuple[CatalogueItem, Fen]]]
-_last_pools: list[tuple[Sequence[CatalogueItem], _Pools]] = []
+# The pools of the last tuple catalogue seen: a simulated day draws thousands of bills from the
+# same (immutable) regional catalogue. One (catalogue, pools) pair, swapped as a whole.
+_last: list[tuple[tuple[CatalogueItem, ...], _Pools] | None] = [None]
 
 
 def _pools(catalogue: Sequence[CatalogueItem]) -> _Pools:
-    """Items grouped by kind, cheapest first. Remembered for the last tuple seen (immutable)."""
-    if _last_pools and _last_pools[0][0] is catalogue:
-        return _last_pools[0][1]
+    """Items grouped by kind, cheapest first."""
+    last = _last[0]
+    if last is not None and last[0] is catalogue:
+        return last[1]
     pools: _Pools = {}
     for item in catalogue:
         pools.setdefault(item_kind(item), []).append((item, typical_unit_price(item)))
     for entries in pools.values():
         entries.sort(key=lambda entry: (entry[1], entry[0].code))
     if isinstance(catalogue, tuple):
-        _last_pools[:] = [(catalogue, pools)]
+        _last[0] = (catalogue, pools)
     return pools
 
 
@@ -86,6 +89,11 @@ def _weighted_kind(
     if affordable:
         kinds = affordable
     return rng.choices(kinds, weights=[weights.get(k, 1) for k in kinds])[0]
+
+
+def _units(budget: Fen, price: Fen, max_qty: int) -> int:
+    """Whole units nearest to budget / price, within 1..max_qty."""
+    return min(max_qty, max(1, (2 * budget + price) // (2 * max(price, 1))))
 
 
 def _line(
@@ -107,10 +115,10 @@ def _line(
         if fits:
             weights = [_CLASS_WEIGHT[e[0].coverage] for e in fits]
             item, typical = rng.choices(fits, weights=weights)[0]
-        elif budget < pool[0][1]:
-            item, typical = pool[0]  # everything costs more than the budget: the cheapest
-        else:
-            item, typical = pool[-1]  # everything is cheap: the dearest, many units
+        else:  # nothing fits well: the item that comes nearest to the budget
+            item, typical = min(
+                pool, key=lambda e: abs(_units(budget, e[1], max_qty) * e[1] - budget)
+            )
     used.add(item.code)
     price = typical if kind in _PRICED_EXACTLY else typical * rng.randint(92, 108) // 100
     price = max(price, 1)
@@ -119,7 +127,7 @@ def _line(
     elif kind in _DIVISIBLE and budget * 4 < price * 3 and rng.random() < 0.5:
         qty = Decimal("0.5")
     else:
-        qty = Decimal(min(max_qty, max(1, (2 * budget + price) // (2 * price))))  # nearest
+        qty = Decimal(_units(budget, price, max_qty))
     return BillLine(code=item.code, quantity=qty, unit_price=price)
 
 
@@ -161,8 +169,8 @@ def _spread(
 
 def _outpatient(pools: _Pools, rng: random.Random, mean_fen: Fen) -> list[BillLine]:
     budget = _budget(rng, mean_fen, _OUTPATIENT_SIGMA)
-    count = rng.randint(1, 3) + (budget > 15_000) + (budget > 40_000) + (budget > 100_000)
-    count = min(count, 6)
+    # Lines after the 诊查费: more for a bigger budget, at most 5 (6 with the 诊查费).
+    count = rng.randint(1, 2) + (budget > 15_000) + (budget > 40_000) + (budget > 100_000)
     used: set[str] = set()
     lines: list[BillLine] = []
     consults = pools.get(_K.OUTPATIENT_CONSULT)
@@ -172,10 +180,9 @@ def _outpatient(pools: _Pools, rng: random.Random, mean_fen: Fen) -> list[BillLi
         used.add(item.code)
         lines.append(BillLine(code=item.code, quantity=Decimal(1), unit_price=price))
         budget -= price
-        count -= 1
-    if count > 0 or not lines:
-        count = max(count, 1)
-        lines += _spread(pools, _OUTPATIENT_KINDS, budget, count, rng, used, _MAX_QTY_OUT)
+        if budget <= 0:
+            return lines  # the 诊查费 alone used up the budget: a consultation only
+    lines += _spread(pools, _OUTPATIENT_KINDS, budget, count, rng, used, _MAX_QTY_OUT)
     return lines
 
 
@@ -212,8 +219,8 @@ def sample_bill(
 ) -> list[BillLine]:
     """A plausible bill of valid lines (quantity > 0, unit price >= 0, no ``amount``).
 
-    Outpatient bills have 1-6 lines, inpatient bills 5-15 (fewer only if the catalogue lacks
-    the kinds); totals average about ``mean_fen`` (e.g. ``OUTPATIENT_MEAN_FEN``).
+    Outpatient bills have 1-6 lines, inpatient bills 5-15; totals average about ``mean_fen``
+    (``OUTPATIENT_MEAN_FEN``, ``INPATIENT_MEAN_FEN``). All randomness comes from ``rng``.
     """
     if not catalogue:
         raise ValueError("sample_bill needs a non-empty catalogue")

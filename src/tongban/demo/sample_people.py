@@ -103,8 +103,10 @@ def sample_people(region_code: str, count: int, seed: int) -> tuple[SamplePerson
         name = _name(rng, female=sequence % 2 == 0)
         if random_() * 100 < EMPLOYEE_SHARE_PERCENT:
             # Some accounts are empty; the others lean towards small balances (min of two draws).
-            balance = 0 if random_() < 0.12 else min(
-                rng.randint(0, MAX_BALANCE), rng.randint(0, MAX_BALANCE)
+            balance = (
+                0
+                if random_() < 0.12
+                else min(rng.randint(0, MAX_BALANCE), rng.randint(0, MAX_BALANCE))
             )
             people.append(SamplePerson(id_number, name, InsuType.EMPLOYEE.value, balance))
         else:

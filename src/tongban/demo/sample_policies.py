@@ -14,6 +14,7 @@ the region code, so each city differs but every run gives the same numbers:
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Mapping
 from decimal import Decimal
 from functools import cache
 
@@ -36,11 +37,21 @@ def _d(text: str) -> Decimal:
     return Decimal(text)
 
 
-# Ratio choices per level, highest level last: a region picks one value per level.
-_EMPLOYEE_OUT_RATIO = {1: ("0.85", "0.90"), 2: ("0.80", "0.85"), 3: ("0.70", "0.75", "0.80")}
-_EMPLOYEE_IN_RATIO = {1: ("0.88", "0.90"), 2: ("0.85", "0.88"), 3: ("0.80", "0.85")}
-_RESIDENT_OUT_RATIO = {1: ("0.60", "0.65", "0.70"), 2: ("0.55", "0.60"), 3: ("0.50", "0.55")}
-_RESIDENT_IN_RATIO = {1: ("0.65", "0.70"), 2: ("0.60", "0.65"), 3: ("0.50", "0.55")}
+# Ratio choices per level, highest level last: a region picks one value per level. Ranges
+# of neighbouring levels touch but do not cross, so a higher level never pays a higher ratio.
+_RatioChoices = Mapping[int, tuple[str, ...]]
+_EMPLOYEE_OUT_RATIO: _RatioChoices = {
+    1: ("0.85", "0.90"), 2: ("0.80", "0.85"), 3: ("0.70", "0.75", "0.80"),
+}  # fmt: skip
+_EMPLOYEE_IN_RATIO: _RatioChoices = {
+    1: ("0.88", "0.90"), 2: ("0.85", "0.88"), 3: ("0.80", "0.85"),
+}  # fmt: skip
+_RESIDENT_OUT_RATIO: _RatioChoices = {
+    1: ("0.60", "0.65", "0.70"), 2: ("0.55", "0.60"), 3: ("0.50", "0.55"),
+}  # fmt: skip
+_RESIDENT_IN_RATIO: _RatioChoices = {
+    1: ("0.65", "0.70"), 2: ("0.60", "0.65"), 3: ("0.50", "0.55"),
+}  # fmt: skip
 
 # Inpatient deductible per admission (fen), (lowest, step) per level; 8 steps per region.
 _EMPLOYEE_IN_DEDUCTIBLE = {1: (30000, 2500), 2: (60000, 5000), 3: (100000, 7000)}
@@ -57,7 +68,7 @@ def _half(fen: Fen) -> Fen:
     return fen // 200 * 100
 
 
-def _ratio(region: str, key: str, choices: dict[int, tuple[str, ...]], level: int) -> Decimal:
+def _ratio(region: str, key: str, choices: _RatioChoices, level: int) -> Decimal:
     options = choices[level]
     return _d(options[_pick(region, f"{key}-ratio-{level}", len(options))])
 
@@ -134,9 +145,7 @@ def sample_policies(region_code: str) -> tuple[Policy, ...]:
             ),
         ]
     order = (MedType.OUTPATIENT, MedType.INPATIENT)
-    return tuple(
-        sorted(rows, key=lambda p: (p.insutype, order.index(p.med_type), p.level or 0))
-    )
+    return tuple(sorted(rows, key=lambda p: (p.insutype, order.index(p.med_type), p.level or 0)))
 
 
 def policy_for(region_code: str, insutype: str, med_type: MedType, level: int) -> Policy:
