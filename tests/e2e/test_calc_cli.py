@@ -144,7 +144,7 @@ def test_a_missing_file_exits_two(tmp_path: Path):
 
 
 @pytest.mark.xfail(
-    reason="src bug: a quantity such as \"1e30\" makes round_half_up raise "
+    reason='src bug: a quantity such as "1e30" makes round_half_up raise '
     "decimal.InvalidOperation, which run_case does not catch: calc dies with a traceback "
     "and exit status 1 (the status of a refusal)",
     strict=True,

@@ -144,7 +144,9 @@ def test_a_visit_gets_the_category_of_every_filing_that_covers_it():
     ]
 
     assert visit_categories(filings, SHANGHAI, date(2024, 3, 20), emergency=True) == {
-        FilingCategory.OTHER, FilingCategory.LONG_TERM, FilingCategory.EMERGENCY
+        FilingCategory.OTHER,
+        FilingCategory.LONG_TERM,
+        FilingCategory.EMERGENCY,
     }
     assert visit_categories(filings, SHANGHAI, date(2024, 4, 2), emergency=False) == {
         FilingCategory.OTHER

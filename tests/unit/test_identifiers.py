@@ -71,8 +71,15 @@ def test_a_lowercase_x_check_character_is_accepted_and_normalised():
         "",
     ],
     ids=[
-        "wrong-check-char", "17-chars", "19-chars", "letters", "check-char-Y",
-        "impossible-date", "month-13", "born-before-1900", "empty",
+        "wrong-check-char",
+        "17-chars",
+        "19-chars",
+        "letters",
+        "check-char-Y",
+        "impossible-date",
+        "month-13",
+        "born-before-1900",
+        "empty",
     ],
 )
 def test_an_invalid_id_number_is_refused(raw):
@@ -214,8 +221,16 @@ def test_a_well_formed_institution_code_is_accepted_and_names_its_region():
         33070000012,
     ],
     ids=[
-        "wrong-region", "unknown-region", "too-short", "too-long", "missing-h",
-        "other-letter", "letter-in-digits", "empty", "none", "int",
+        "wrong-region",
+        "unknown-region",
+        "too-short",
+        "too-long",
+        "missing-h",
+        "other-letter",
+        "letter-in-digits",
+        "empty",
+        "none",
+        "int",
     ],
 )
 def test_a_malformed_institution_code_is_refused(raw):
@@ -228,7 +243,8 @@ def test_a_malformed_institution_code_is_refused(raw):
     strict=True,
 )
 @pytest.mark.parametrize(
-    "raw", ["H33070000012\n", "H330700\uff10\uff10\uff10\uff11\uff12"],
+    "raw",
+    ["H33070000012\n", "H330700\uff10\uff10\uff10\uff11\uff12"],
     ids=["trailing-newline", "full-width-digits"],
 )
 def test_an_institution_code_with_stray_characters_is_refused(raw):

@@ -53,9 +53,23 @@ def test_a_decimal_string_keeps_its_exact_value():
 @pytest.mark.parametrize(
     "raw",
     [
-        0.5, 1.0, float("inf"), True, None, [], "abc", "",
-        "NaN", "nan", "sNaN", "Infinity", "-Infinity", "inf",
-        Decimal("NaN"), Decimal("Infinity"), Decimal("-Infinity"),
+        0.5,
+        1.0,
+        float("inf"),
+        True,
+        None,
+        [],
+        "abc",
+        "",
+        "NaN",
+        "nan",
+        "sNaN",
+        "Infinity",
+        "-Infinity",
+        "inf",
+        Decimal("NaN"),
+        Decimal("Infinity"),
+        Decimal("-Infinity"),
     ],
 )
 def test_floats_non_numbers_and_infinities_are_refused(raw):

@@ -58,7 +58,11 @@ def _quantities_with(places: int) -> st.SearchStrategy[Decimal]:
     return st.integers(1, 1000 * 10**places).map(lambda n: Decimal(n).scaleb(-places))
 
 
-quantities = st.integers(0, 3).flatmap(_quantities_with)  # > 0, up to 3 decimals
+# > 0, up to 3 decimals; halves and eighths often, so that q × p lands on exactly .5 fen
+quantities = st.one_of(
+    st.integers(0, 3).flatmap(_quantities_with),
+    st.sampled_from(["0.5", "1.5", "2.5", "0.125", "0.375"]).map(Decimal),
+)
 bill_lines = st.lists(
     st.builds(BillLine, code=st.sampled_from(CODES), quantity=quantities, unit_price=fen),
     max_size=8,
@@ -452,10 +456,14 @@ def test_a_given_amount_equal_to_the_rounded_product_is_accepted():
 @pytest.mark.parametrize(
     ("lines", "code"),
     [
-        ([line("A1", "1", 100), line("A1", "1", 100, amount=99), line("A1", "0", 100)],
-         "AMOUNT_MISMATCH"),
-        ([line("A1", "1", 100), line("A1", "0", 100), line("A1", "1", 100, amount=99)],
-         "INVALID_LINE"),
+        (
+            [line("A1", "1", 100), line("A1", "1", 100, amount=99), line("A1", "0", 100)],
+            "AMOUNT_MISMATCH",
+        ),
+        (
+            [line("A1", "1", 100), line("A1", "0", 100), line("A1", "1", 100, amount=99)],
+            "INVALID_LINE",
+        ),
     ],
     ids=["mismatch-first", "invalid-first"],
 )
@@ -490,7 +498,9 @@ def test_bad_lines_are_reported_before_a_missing_filing():
 def test_the_second_admission_of_the_year_uses_the_subsequent_deductible():
     bill = classify([line("A1", "1", 100000)], {"A1": item("A1", "A")})
     policy = outpatient_policy(
-        med_type=MedType.INPATIENT, deductible=120000, deductible_subsequent=60000,
+        med_type=MedType.INPATIENT,
+        deductible=120000,
+        deductible_subsequent=60000,
         ratio=Decimal("0.90"),
     )
 
