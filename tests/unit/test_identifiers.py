@@ -98,11 +98,6 @@ def test_a_birth_date_after_today_is_refused_when_today_is_given():
     assert invalid_code(parse_id_number, number, today=date(2025, 6, 1)) == "INVALID_ID_NUMBER"
 
 
-@pytest.mark.xfail(
-    reason="src bug: identifiers._ID_SHAPE uses \\d, which matches non-ASCII digits, so an ID "
-    "number in full-width digits is accepted and returned un-normalised",
-    strict=True,
-)
 def test_an_id_number_written_in_full_width_digits_is_refused():
     full_width = "".join(chr(ord(c) + 0xFEE0) if c.isdigit() else c for c in VALID_ID)
 
@@ -237,11 +232,6 @@ def test_a_malformed_institution_code_is_refused(raw):
     assert invalid_code(parse_institution_code, raw) == "INVALID_INSTITUTION_CODE"
 
 
-@pytest.mark.xfail(
-    reason="src bug: identifiers._INSTITUTION_SHAPE is matched with re.match, so '$' accepts a "
-    "trailing newline and \\d accepts non-ASCII digits; such codes are returned as given",
-    strict=True,
-)
 @pytest.mark.parametrize(
     "raw",
     ["H33070000012\n", "H330700\uff10\uff10\uff10\uff11\uff12"],

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from datetime import date
 
 from tongban.bootstrap import EmbeddedNetwork
+from tongban.domain.catalogue import CatalogueItem
 from tongban.domain.policy import MedType
 from tongban.domain.regions import yrd_regions
 from tongban.errors import NotFound, TongbanError
@@ -32,9 +33,9 @@ JINHUA_VISITS = 3364  # outpatient swipes reported for Jinhua insured
 JINHUA_TO_SHANGHAI = 0.70
 OUTPATIENT_MEAN_FEN = 23_500  # ≈ 790,000 yuan / 3,364 visits
 INPATIENT_MEAN_FEN = 1_500_000
-OTHER_VISITS = 2000
+OTHER_VISITS = 1200
 CANCEL_RATE = 0.02
-PREVIEW_RATE = 0.25
+PREVIEW_RATE = 0.10
 HUBS = (SHANGHAI, HANGZHOU, "320100", "340100", "320500")  # where patients travel most
 
 
@@ -101,6 +102,7 @@ class Simulator:
         self.seed = seed
         self._people: dict[str, list[str]] = {}
         self._hospitals: dict[str, list[tuple[str, int]]] = {}
+        self._catalogues: dict[str, tuple[CatalogueItem, ...]] = {}
         for code, runtime in network.nodes.items():
             with runtime.store.read() as tx:
                 seeded = json.loads(tx.meta("seeded") or "{}")
@@ -129,6 +131,12 @@ class Simulator:
                 outcomes[outcome] += 1
         return DayResult(outcomes)
 
+    def _catalogue(self, region: str) -> tuple[CatalogueItem, ...]:
+        items = self._catalogues.get(region)
+        if items is None:  # a tuple, so sample_bill can reuse its grouping across bills
+            items = self._catalogues[region] = tuple(self.network.node(region).catalogue.values())
+        return items
+
     def _visit(self, planned: PlannedVisit) -> str:
         node = self.network.node(planned.visit)
         rng = random.Random(planned.bill_seed)
@@ -145,7 +153,7 @@ class Simulator:
             RegisterVisit(code, id_number, planned.med_type.value, planned.emergency), code
         )
         mean = OUTPATIENT_MEAN_FEN if planned.med_type is MedType.OUTPATIENT else INPATIENT_MEAN_FEN
-        lines = tuple(sample_bill(list(node.catalogue.values()), planned.med_type, rng, mean))
+        lines = tuple(sample_bill(self._catalogue(planned.visit), planned.med_type, rng, mean))
         if planned.preview:
             node.visit.preview(PreviewBill(visit.visit_id, lines, True), code)
         settled = node.visit.settle(SettleBill(planned.settlement_id, visit.visit_id, lines, True),

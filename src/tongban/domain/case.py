@@ -53,11 +53,17 @@ def parse_catalogue(raw: Any) -> dict[str, CatalogueItem]:
                 name=str(item.get("name", "")),
                 coverage=CoverageClass(item["class"]),
                 selfpay_ratio=parse_ratio(item.get("selfpay_ratio", "0"), "selfpay_ratio"),
-                price_cap=None if cap is None else parse_fen(cap, "price_cap"),
+                price_cap=None if cap is None else _non_negative(parse_fen(cap, "price_cap"), "price_cap"),
             )
     except (KeyError, ValueError, AttributeError, TypeError) as exc:
         raise CaseFormatError(f"catalogue item: {exc}") from None
     return items
+
+
+def _non_negative(value: int, what: str) -> int:
+    if value < 0:
+        raise ValueError(f"{what} must not be negative, got {value}")
+    return value
 
 
 def parse_policy(raw: Any) -> Policy:
@@ -68,9 +74,9 @@ def parse_policy(raw: Any) -> Policy:
         return Policy(
             insutype=str(raw["insutype"]),
             med_type=MedType(raw["med_type"]),
-            deductible=parse_fen(raw["deductible"], "deductible"),
+            deductible=_non_negative(parse_fen(raw["deductible"], "deductible"), "deductible"),
             ratio=parse_ratio(raw["ratio"]),
-            annual_cap=parse_fen(raw["annual_cap"], "annual_cap"),
+            annual_cap=_non_negative(parse_fen(raw["annual_cap"], "annual_cap"), "annual_cap"),
             reduction=Reduction(
                 referral=parse_ratio(reduction.get("referral", "0"), "reduction.referral"),
                 emergency=parse_ratio(reduction.get("emergency", "0"), "reduction.emergency"),
@@ -79,7 +85,9 @@ def parse_policy(raw: Any) -> Policy:
             ),
             account_covers=frozenset(AccountPiece(p) for p in raw.get("account_covers", [])),
             deductible_subsequent=(
-                None if subsequent is None else parse_fen(subsequent, "deductible_subsequent")
+                None
+                if subsequent is None
+                else _non_negative(parse_fen(subsequent, "deductible_subsequent"), "deductible_subsequent")
             ),
             level=raw.get("level"),
         )
@@ -89,12 +97,11 @@ def parse_policy(raw: Any) -> Policy:
 
 def parse_state(raw: Any) -> PersonState:
     try:
-        return PersonState(
-            deductible_used=parse_fen(raw.get("deductible_used", 0), "deductible_used"),
-            fund_paid=parse_fen(raw.get("fund_paid", 0), "fund_paid"),
-            account_balance=parse_fen(raw.get("account_balance", 0), "account_balance"),
-            admissions=parse_fen(raw.get("admissions", 0), "admissions"),
-        )
+        values = {
+            name: _non_negative(parse_fen(raw.get(name, 0), name), name)
+            for name in ("deductible_used", "fund_paid", "account_balance", "admissions")
+        }
+        return PersonState(**values)
     except (ValueError, AttributeError) as exc:
         raise CaseFormatError(f"state: {exc}") from None
 

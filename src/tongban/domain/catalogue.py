@@ -15,6 +15,8 @@ from enum import StrEnum
 from tongban.domain.money import Fen, round_half_up
 from tongban.errors import InvalidInput
 
+MAX_LINE_AMOUNT = Decimal(10) ** 15  # fen (10 trillion yuan): keeps arithmetic exact
+
 
 class CoverageClass(StrEnum):
     A = "A"  # 甲类: fully covered
@@ -93,7 +95,13 @@ def line_amount(line: BillLine, index: int) -> Fen:
             f"line {index + 1} ({line.code}): quantity must be > 0 and unit price >= 0",
             line=index,
         )
-    amount = round_half_up(line.quantity * line.unit_price)
+    exact = line.quantity * line.unit_price
+    if exact >= MAX_LINE_AMOUNT:
+        raise InvalidInput(
+            "INVALID_LINE", f"line {index + 1} ({line.code}): amount is implausibly large",
+            line=index,
+        )
+    amount = round_half_up(exact)
     if line.amount is not None and line.amount != amount:
         raise InvalidInput(
             "AMOUNT_MISMATCH",

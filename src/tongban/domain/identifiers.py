@@ -14,9 +14,9 @@ from tongban.errors import InvalidInput
 
 _ID_WEIGHTS = tuple(pow(2, 17 - i, 11) for i in range(17))
 _CHECK_CHARS = "10X98765432"  # index = (Σ weight × digit) mod 11, ISO 7064 MOD 11-2
-_ID_SHAPE = re.compile(r"^\d{17}[\dX]$")
-_REGION_SHAPE = re.compile(r"^\d{6}$")
-_INSTITUTION_SHAPE = re.compile(r"^H(\d{6})(\d{5})$")
+_ID_SHAPE = re.compile(r"[0-9]{17}[0-9X]")  # ASCII digits only: one person, one key
+_REGION_SHAPE = re.compile(r"[0-9]{6}")
+_INSTITUTION_SHAPE = re.compile(r"H([0-9]{6})([0-9]{5})")
 
 
 def id_check_char(first17: str) -> str:
@@ -44,7 +44,7 @@ def parse_id_number(raw: object, today: date | None = None) -> ResidentId:
     if not isinstance(raw, str):
         raise InvalidInput("INVALID_ID_NUMBER", "the ID number must be a string of 18 characters")
     number = raw.strip().upper()
-    if not _ID_SHAPE.match(number):
+    if not _ID_SHAPE.fullmatch(number):
         raise InvalidInput(
             "INVALID_ID_NUMBER", "an ID number is 17 digits and a check character (0-9 or X)"
         )
@@ -81,7 +81,7 @@ def mask_id_number(number: str) -> str:
 
 def parse_region_code(raw: object, *, allow_province: bool = False) -> str:
     """A YRD region code (one of the 41 cities; a province code too when allowed)."""
-    if not isinstance(raw, str) or not _REGION_SHAPE.match(raw):
+    if not isinstance(raw, str) or not _REGION_SHAPE.fullmatch(raw):
         raise InvalidInput("INVALID_REGION", "a region code is 6 digits, e.g. 330700")
     if is_region(raw) or (allow_province and raw in province_codes()):
         return raw
@@ -92,7 +92,7 @@ def parse_institution_code(raw: object) -> str:
     """`H` + 6-digit region code + 5 digits, with the region one of the 41."""
     if not isinstance(raw, str):
         raise InvalidInput("INVALID_INSTITUTION_CODE", "an institution code is a string")
-    match = _INSTITUTION_SHAPE.match(raw)
+    match = _INSTITUTION_SHAPE.fullmatch(raw)
     if not match or not is_region(match.group(1)):
         raise InvalidInput(
             "INVALID_INSTITUTION_CODE",

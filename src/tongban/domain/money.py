@@ -6,9 +6,15 @@ booleans so that no binary fraction ever reaches an amount.
 
 from __future__ import annotations
 
-from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
+import re
+from decimal import ROUND_HALF_UP, Decimal
 
 Fen = int
+
+# ASCII digits only, no underscores or exponents: what a person would write on a bill.
+_INTEGER = re.compile(r"-?[0-9]{1,15}")
+_DECIMAL = re.compile(r"-?[0-9]{1,15}(\.[0-9]{1,9})?")
+MAX_MAGNITUDE = Decimal(10) ** 15  # far beyond any bill; keeps products inside 28 digits
 
 _ONE = Decimal(1)
 
@@ -24,9 +30,9 @@ def parse_fen(value: object, what: str = "amount") -> Fen:
         raise ValueError(f"{what} must be an integer number of fen, not a boolean")
     if isinstance(value, int):
         return value
-    if isinstance(value, str) and value.strip().lstrip("-").isdigit():
+    if isinstance(value, str) and _INTEGER.fullmatch(value.strip()):
         return int(value.strip())
-    if isinstance(value, Decimal) and value == value.to_integral_value():
+    if isinstance(value, Decimal) and value.is_finite() and value == value.to_integral_value():
         return int(value)
     raise ValueError(f"{what} must be an integer number of fen, got {value!r}")
 
@@ -40,14 +46,13 @@ def parse_decimal(value: object, what: str = "number") -> Decimal:
     elif isinstance(value, int):
         result = Decimal(value)
     elif isinstance(value, str):
-        try:
-            result = Decimal(value.strip())
-        except InvalidOperation:
-            raise ValueError(f"{what} is not a decimal number: {value!r}") from None
+        if not _DECIMAL.fullmatch(value.strip()):
+            raise ValueError(f"{what} is not a decimal number: {value!r}")
+        result = Decimal(value.strip())
     else:
         raise ValueError(f"{what} must be a decimal string, got {value!r}")
-    if not result.is_finite():
-        raise ValueError(f"{what} must be finite, got {value!r}")
+    if not result.is_finite() or abs(result) >= MAX_MAGNITUDE:
+        raise ValueError(f"{what} must be a finite number below 10^15, got {value!r}")
     return result
 
 

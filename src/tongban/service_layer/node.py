@@ -52,9 +52,13 @@ class NodeService:
         self._catalogue: dict[str, CatalogueItem] = {}
         self._policies: dict[tuple[str, str, int], Policy] = {}
         self._keys: dict[str, str] = {}  # api key hash -> institution code (cache)
+        self._institutions: dict[str, InstitutionRecord] = {}
         self.reload_reference()
         self.home = HomeSide(region, store, self._policies, pseudonym_of, clock)
-        self.visit = VisitSide(region, store, caller, pseudonym_of, lambda: self._catalogue, clock)
+        self.visit = VisitSide(
+            region, store, caller, pseudonym_of, lambda: self._catalogue, self._institutions.get,
+            clock,
+        )
 
     # --- inbound messages (home role) -----------------------------------------------------
     def handle(self, message: Message) -> dict[str, Any]:
@@ -89,7 +93,10 @@ class NodeService:
     def reload_reference(self) -> None:
         with self.store.read() as tx:
             catalogue, policies = tx.catalogue(), tx.policies()
+            institutions = {i.code: i for i in tx.institutions()}
         with self._lock:
+            self._institutions.clear()
+            self._institutions.update(institutions)
             self._catalogue.clear()
             self._catalogue.update(catalogue)
             self._policies.clear()

@@ -124,9 +124,11 @@ class VisitSide:
         caller: Caller,
         pseudonym_of: Callable[[str], str],
         catalogue: Callable[[], Mapping[str, CatalogueItem]],
+        institution: Callable[[str], InstitutionRecord | None],
         clock: Clock,
     ) -> None:
         self.region = region
+        self.institution = institution
         self.store = store
         self.caller = caller
         self.pseudonym_of = pseudonym_of
@@ -144,8 +146,7 @@ class VisitSide:
             med_type = MedType(command.med_type)
         except ValueError:
             raise InvalidInput("INVALID_MED_TYPE", "med_type is outpatient or inpatient") from None
-        with self.store.read() as tx:
-            self._enabled_institution(tx, code)
+        self._enabled_institution(code)
         pseudonym = self.pseudonym_of(resident.number)
         home = self.locate(pseudonym)
         if home == self.region:
@@ -200,7 +201,7 @@ class VisitSide:
     def preview(self, command: PreviewBill, acting_for: str) -> Preview:
         with self.store.read() as tx:
             visit = self._own_visit(tx, command.visit_id, acting_for)
-            institution = self._enabled_institution(tx, visit.institution_code)
+        institution = self._enabled_institution(visit.institution_code)
         bill = classify(command.lines, self.catalogue())
         body = self._commit_body(visit, institution, bill, command.use_account, "",
                                  local_date(self.clock()))
@@ -224,11 +225,11 @@ class VisitSide:
         )
         with self.store.read() as tx:
             existing = tx.visit_settlement(settlement_id)
+            visit = None if existing else self._own_visit(tx, command.visit_id, acting_for)
         if existing is not None:
             return self._retry(existing, digest, acting_for)
-        with self.store.read() as tx:
-            visit = self._own_visit(tx, command.visit_id, acting_for)
-            institution = self._enabled_institution(tx, visit.institution_code)
+        assert visit is not None
+        institution = self._enabled_institution(visit.institution_code)
         bill = classify(command.lines, self.catalogue())  # bad lines change nothing
         now = self.clock()
         settled_on = local_date(now)
@@ -431,8 +432,8 @@ class VisitSide:
             raise Forbidden("INSTITUTION_MISMATCH", "this settlement belongs to another institution")
         return record
 
-    def _enabled_institution(self, tx: NodeTx, code: str) -> InstitutionRecord:
-        institution = tx.institution(code)
+    def _enabled_institution(self, code: str) -> InstitutionRecord:
+        institution = self.institution(code)
         if institution is None:
             raise NotFound("UNKNOWN_INSTITUTION", f"{code} is not designated in {self.region}")
         if not institution.enabled:

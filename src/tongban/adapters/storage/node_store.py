@@ -10,7 +10,9 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Any, TypeVar
 
-from sqlalchemy import Connection, Row, func, insert, select, update
+from sqlalchemy import Connection, Row, Table, func, insert, select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
 
 from tongban.adapters.storage import schema as t
@@ -79,6 +81,22 @@ class NodeTransaction:
     def __init__(self, conn: Connection, lock_rows: bool) -> None:
         self.conn = conn
         self._lock_rows = lock_rows
+
+    def _insert_new(self, table: Table, values: Mapping[str, Any]) -> bool:
+        """INSERT unless the primary key exists (no savepoint needed on either engine)."""
+        dialect = self.conn.dialect.name
+        if dialect == "postgresql":
+            stmt: Any = pg_insert(table).values(values).on_conflict_do_nothing()
+        elif dialect == "sqlite":
+            stmt = sqlite_insert(table).values(values).on_conflict_do_nothing()
+        else:  # pragma: no cover - only the two engines are supported
+            try:
+                with self.conn.begin_nested():
+                    self.conn.execute(insert(table).values(values))
+            except IntegrityError:
+                return False
+            return True
+        return bool(self.conn.execute(stmt).rowcount)
 
     # --- meta -----------------------------------------------------------------------------
     def meta(self, key: str) -> str | None:
@@ -270,13 +288,11 @@ class NodeTransaction:
 
     def log_inbound(self, msgid: str, sender: str, kind: str, at: datetime) -> None:
         """Durable replay protection for messages that change state."""
-        try:
-            with self.conn.begin_nested():
-                self.conn.execute(
-                    insert(t.inbox).values(msgid=msgid, sender=sender, kind=kind, received_at=at)
-                )
-        except IntegrityError:
-            raise MessageRejected("REPLAYED_MESSAGE", f"{msgid} was already received") from None
+        fresh = self._insert_new(
+            t.inbox, {"msgid": msgid, "sender": sender, "kind": kind, "received_at": at}
+        )
+        if not fresh:
+            raise MessageRejected("REPLAYED_MESSAGE", f"{msgid} was already received")
 
     # --- visit role -----------------------------------------------------------------------
     def insert_visit(self, record: VisitRecord) -> None:
@@ -296,13 +312,8 @@ class NodeTransaction:
 
     def insert_visit_settlement(self, record: VisitSettlementRecord) -> bool:
         """Insert; False if another request inserted this id first."""
-        try:
-            with self.conn.begin_nested():
-                values = asdict(record) | {"status": record.status.value}
-                self.conn.execute(insert(t.visit_settlements).values(values))
-        except IntegrityError:
-            return False
-        return True
+        values = asdict(record) | {"status": record.status.value}
+        return self._insert_new(t.visit_settlements, values)
 
     def update_visit_settlement(self, settlement_id: str, **values: Any) -> None:
         values = {k: (v.value if isinstance(v, VisitStatus) else v) for k, v in values.items()}
@@ -349,12 +360,7 @@ class NodeTransaction:
         )
 
     def remember_location(self, pseudonym: str, home_region: str) -> None:
-        try:
-            with self.conn.begin_nested():
-                self.conn.execute(
-                    insert(t.locator_cache).values(pseudonym=pseudonym, home_region=home_region)
-                )
-        except IntegrityError:
+        if not self._insert_new(t.locator_cache, {"pseudonym": pseudonym, "home_region": home_region}):
             self.conn.execute(
                 update(t.locator_cache)
                 .where(t.locator_cache.c.pseudonym == pseudonym)
