@@ -159,7 +159,11 @@ def build_node(
 
     directory = DirectoryCache(hub_public_key, hub_endpoint, load, save)
     exchange = Exchange(
-        region, key, directory.endpoint_of, directory.public_key_of, transport,
+        region,
+        key,
+        directory.endpoint_of,
+        directory.public_key_of,
+        transport,
         clock=lambda: clock().timestamp(),
     )
     directory.fetch = lambda: exchange.call(HUB, "directory.get", {})
@@ -213,13 +217,18 @@ class EmbeddedNetwork:
             node_dir = self.data_dir / "nodes" / code
             key = load_or_create_key(node_dir / "node.key")
             runtime = build_node(
-                code, self._db_url(code), key, self.transport, "inproc://hub",
-                self.hub.public_key, locator_key, self.clock,
+                code,
+                self._db_url(code),
+                key,
+                self.transport,
+                "inproc://hub",
+                self.hub.public_key,
+                locator_key,
+                self.clock,
             )
             self.nodes[code] = runtime
             self.inproc.register(f"inproc://{code}", runtime.handler())
-            member = Member(code, region_info(code).name_zh, f"inproc://{code}",
-                            runtime.public_key)
+            member = Member(code, region_info(code).name_zh, f"inproc://{code}", runtime.public_key)
             if admitted.get(code) != member:
                 new_members.append(member)
         if new_members:
@@ -232,7 +241,11 @@ class EmbeddedNetwork:
     def _db_url(self, name: str) -> str:
         if self.db_url_for is not None:
             return self.db_url_for(name)
-        path = self.data_dir / "hub" / "hub.db" if name == HUB else self.data_dir / "nodes" / name / "node.db"
+        path = (
+            self.data_dir / "hub" / "hub.db"
+            if name == HUB
+            else self.data_dir / "nodes" / name / "node.db"
+        )
         path.parent.mkdir(parents=True, exist_ok=True)
         return sqlite_url(path)
 
@@ -254,5 +267,3 @@ class EmbeddedNetwork:
         for runtime in self.nodes.values():
             runtime.close()
         self.hub.close()
-
-

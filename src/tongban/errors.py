@@ -36,7 +36,7 @@ class Unauthenticated(TongbanError):
 
 
 class Forbidden(TongbanError):
-    """Authenticated, but acting for someone else (another institution, another region's insured)."""
+    """Authenticated, but acting for someone else (another institution, another region)."""
 
     status = 403
     title = "Forbidden"
@@ -55,7 +55,7 @@ class Conflict(TongbanError):
 
 
 class Refused(TongbanError):
-    """A business rule refuses the request (e.g. FILING_REQUIRED); the refusal is final for its id."""
+    """A business rule refuses the request (e.g. FILING_REQUIRED); final for its id."""
 
     status = 422
     title = "Refused by policy"

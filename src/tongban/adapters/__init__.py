@@ -1,1 +1,1 @@
-"""Adapters at the outside: storage (SQLAlchemy), signing (Ed25519), transport (in-process, HTTP)."""
+"""Adapters at the outside: storage (SQLAlchemy), signing (Ed25519), transports."""

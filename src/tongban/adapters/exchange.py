@@ -102,7 +102,9 @@ def error_from_json(data: dict[str, Any]) -> TongbanError:
     status = int(data.get("status", 422))
     code = str(data.get("code", "PEER_ERROR"))
     detail = str(data.get("detail", code))
-    if code in {"INVALID_LINE", "AMOUNT_MISMATCH"} or (status == 422 and code.startswith("INVALID")):
+    if code in {"INVALID_LINE", "AMOUNT_MISMATCH"} or (
+        status == 422 and code.startswith("INVALID")
+    ):
         return InvalidInput(code, detail)
     cls = _ERROR_CLASSES.get(status, Refused)
     return cls(code, detail)
@@ -166,7 +168,9 @@ class Gate:
         self, to: Message | None, result: dict[str, Any] | None, error: TongbanError | None
     ) -> bytes:
         body: dict[str, Any] = (
-            {"ok": False, "error": error_to_json(error)} if error else {"ok": True, "result": result}
+            {"ok": False, "error": error_to_json(error)}
+            if error
+            else {"ok": True, "result": result}
         )
         reply = Message(
             sender=self.identity,

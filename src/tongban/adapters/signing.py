@@ -19,15 +19,12 @@ from tongban.canonical import canonical_json
 __all__ = ["canonical_json", "load_or_create_key", "public_key_b64", "sign", "verify"]
 
 
-
 def new_private_key() -> Ed25519PrivateKey:
     return Ed25519PrivateKey.generate()
 
 
 def public_key_b64(key: Ed25519PrivateKey) -> str:
-    raw = key.public_key().public_bytes(
-        serialization.Encoding.Raw, serialization.PublicFormat.Raw
-    )
+    raw = key.public_key().public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
     return base64.b64encode(raw).decode("ascii")
 
 

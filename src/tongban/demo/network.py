@@ -53,10 +53,17 @@ def sample_filings(
         if draw > 0.34:
             continue
         kind = (
-            rng.choice([FilingKind.RETIRED_RESETTLED, FilingKind.LONG_TERM_RESIDENT,
-                        FilingKind.POSTED_WORKER])
+            rng.choice(
+                [
+                    FilingKind.RETIRED_RESETTLED,
+                    FilingKind.LONG_TERM_RESIDENT,
+                    FilingKind.POSTED_WORKER,
+                ]
+            )
             if draw < 0.10
-            else FilingKind.REFERRAL if draw < 0.16 else FilingKind.OTHER
+            else FilingKind.REFERRAL
+            if draw < 0.16
+            else FilingKind.OTHER
         )
         roll = rng.random()
         if region != SHANGHAI and roll < 0.6:

@@ -112,8 +112,12 @@ class Simulator:
                 (i.code, i.level) for i in sample_institutions(code) if i.enabled
             ]
 
-    def run(self, plan: list[PlannedVisit], on_done: Callable[[str], None] | None = None,
-            workers: int = 6) -> DayResult:
+    def run(
+        self,
+        plan: list[PlannedVisit],
+        on_done: Callable[[str], None] | None = None,
+        workers: int = 6,
+    ) -> DayResult:
         outcomes: Counter[str] = Counter()
 
         def one(visit: PlannedVisit) -> str:
@@ -156,10 +160,9 @@ class Simulator:
         lines = tuple(sample_bill(self._catalogue(planned.visit), planned.med_type, rng, mean))
         if planned.preview:
             node.visit.preview(PreviewBill(visit.visit_id, lines, True), code)
-        settled = node.visit.settle(SettleBill(planned.settlement_id, visit.visit_id, lines, True),
-                                    code)
+        settled = node.visit.settle(
+            SettleBill(planned.settlement_id, visit.visit_id, lines, True), code
+        )
         if planned.cancel and settled.status is VisitStatus.SETTLED:
             settled = node.visit.cancel(planned.settlement_id, code)
         return settled.status.value
-
-

@@ -52,7 +52,9 @@ def day_summary(network: EmbeddedNetwork, day: date | None) -> list[RouteSummary
     return sorted(routes.values(), key=lambda r: (-r.settled, r.home, r.visit))
 
 
-def home_view(network: EmbeddedNetwork, day: date | None) -> dict[tuple[str, str], tuple[int, int, int]]:
+def home_view(
+    network: EmbeddedNetwork, day: date | None
+) -> dict[tuple[str, str], tuple[int, int, int]]:
     """The same routes as the home nodes recorded them: (committed count, fund, account)."""
     out: dict[tuple[str, str], tuple[int, int, int]] = defaultdict(lambda: (0, 0, 0))
     for home_code, runtime in network.nodes.items():

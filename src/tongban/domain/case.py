@@ -53,7 +53,9 @@ def parse_catalogue(raw: Any) -> dict[str, CatalogueItem]:
                 name=str(item.get("name", "")),
                 coverage=CoverageClass(item["class"]),
                 selfpay_ratio=parse_ratio(item.get("selfpay_ratio", "0"), "selfpay_ratio"),
-                price_cap=None if cap is None else _non_negative(parse_fen(cap, "price_cap"), "price_cap"),
+                price_cap=None
+                if cap is None
+                else _non_negative(parse_fen(cap, "price_cap"), "price_cap"),
             )
     except (KeyError, ValueError, AttributeError, TypeError) as exc:
         raise CaseFormatError(f"catalogue item: {exc}") from None
@@ -87,7 +89,9 @@ def parse_policy(raw: Any) -> Policy:
             deductible_subsequent=(
                 None
                 if subsequent is None
-                else _non_negative(parse_fen(subsequent, "deductible_subsequent"), "deductible_subsequent")
+                else _non_negative(
+                    parse_fen(subsequent, "deductible_subsequent"), "deductible_subsequent"
+                )
             ),
             level=raw.get("level"),
         )
@@ -147,4 +151,3 @@ def run_case(case: Any) -> dict[str, Any]:
     except TongbanError as exc:
         return {"error": exc.code}
     return split_as_json(split)
-

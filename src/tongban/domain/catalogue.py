@@ -98,7 +98,8 @@ def line_amount(line: BillLine, index: int) -> Fen:
     exact = line.quantity * line.unit_price
     if exact >= MAX_LINE_AMOUNT:
         raise InvalidInput(
-            "INVALID_LINE", f"line {index + 1} ({line.code}): amount is implausibly large",
+            "INVALID_LINE",
+            f"line {index + 1} ({line.code}): amount is implausibly large",
             line=index,
         )
     amount = round_half_up(exact)
@@ -112,9 +113,7 @@ def line_amount(line: BillLine, index: int) -> Fen:
     return amount
 
 
-def classify_line(
-    line: BillLine, amount: Fen, item: CatalogueItem | None
-) -> BillPieces:
+def classify_line(line: BillLine, amount: Fen, item: CatalogueItem | None) -> BillPieces:
     if item is None or item.coverage is CoverageClass.C:
         return BillPieces(fulamt_ownpay_amt=amount)
     over = 0

@@ -39,8 +39,8 @@ def parse_fen(value: object, what: str = "amount") -> Fen:
 
 def parse_decimal(value: object, what: str = "number") -> Decimal:
     """A decimal number given as a string (or int / exact Decimal), never a float."""
-    if isinstance(value, bool) or isinstance(value, float):
-        raise ValueError(f"{what} must be a decimal string such as \"0.5\", got {value!r}")
+    if isinstance(value, (bool, float)):
+        raise ValueError(f'{what} must be a decimal string such as "0.5", got {value!r}')
     if isinstance(value, Decimal):
         result = value
     elif isinstance(value, int):

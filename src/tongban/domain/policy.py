@@ -128,7 +128,7 @@ class StateDelta:
 
 
 def effective_ratio(policy: Policy, category: FilingCategory) -> Decimal:
-    """ratio − reduction[category], clamped to [0, 1]; refuses when unfiled visits are not allowed."""
+    """ratio − reduction[category], clamped to [0, 1]; refuses unfiled visits if the policy does."""
     reduction = policy.reduction.for_category(category)
     if reduction is None:
         raise Refused(
@@ -140,6 +140,7 @@ def effective_ratio(policy: Policy, category: FilingCategory) -> Decimal:
 
 def best_category(policy: Policy, candidates: Iterable[FilingCategory]) -> FilingCategory:
     """Of the categories a visit qualifies for, the one most favourable to the patient."""
+
     def ratio_of(category: FilingCategory) -> Decimal:
         reduction = policy.reduction.for_category(category)
         return Decimal(-1) if reduction is None else policy.ratio - reduction

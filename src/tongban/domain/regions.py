@@ -34,9 +34,7 @@ def province_code_of(region_code: str) -> str:
 def yrd_regions() -> tuple[Region, ...]:
     text = files("tongban.data").joinpath("yrd-regions.csv").read_text(encoding="utf-8")
     rows = csv.DictReader(io.StringIO(text))
-    return tuple(
-        Region(r["code"], r["province"], r["name_zh"], r["name_en"]) for r in rows
-    )
+    return tuple(Region(r["code"], r["province"], r["name_zh"], r["name_en"]) for r in rows)
 
 
 @cache

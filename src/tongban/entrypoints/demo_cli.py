@@ -5,8 +5,8 @@ from __future__ import annotations
 import socket
 import threading
 import time
-from datetime import UTC, date, datetime
 from collections.abc import Callable
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Annotated
 
@@ -63,7 +63,9 @@ def demo(
     data_dir: DataDir = Path("tongban-data"),
     seed: Annotated[int, typer.Option(help="seed of the simulated day")] = 2026,
     day: Day = None,
-    serve: Annotated[bool, typer.Option("--serve/--no-serve", help="serve the API afterwards")] = True,
+    serve: Annotated[
+        bool, typer.Option("--serve/--no-serve", help="serve the API afterwards")
+    ] = True,
     host: Annotated[str, typer.Option(help="address to serve on")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="port to serve on (0: any free port)")] = 8000,
 ) -> None:
@@ -73,12 +75,19 @@ def demo(
 
     the_day = _day(day)
     started = time.monotonic()
-    console.print(f"[bold]tongban demo[/] — data in {data_dir.resolve()}, seed {seed}, day {the_day}")
-    console.print("[dim]Policies, catalogues and people are SAMPLE data, not any region's real policy.[/]")
+    console.print(
+        f"[bold]tongban demo[/] — data in {data_dir.resolve()}, seed {seed}, day {the_day}"
+    )
+    console.print(
+        "[dim]Policies, catalogues and people are SAMPLE data, not any region's real policy.[/]"
+    )
     with _progress() as progress:
         task = progress.add_task("opening 41 regions", total=len(yrd_regions()))
         network, keys = open_demo_network(
-            data_dir, seed, the_day, lambda _code, n: progress.advance(task, n),
+            data_dir,
+            seed,
+            the_day,
+            lambda _code, n: progress.advance(task, n),
             clock=_clock_for(the_day),
         )
     recovered = network.recover_all()
@@ -110,16 +119,15 @@ def summary(data_dir: DataDir = Path("tongban-data"), day: Day = None) -> None:
 
 
 def print_summary(network: EmbeddedNetwork, day: date) -> None:
-    from tongban.demo.summary import day_summary
+    from tongban.demo.summary import RouteSummary, day_summary
 
     routes = day_summary(network, day)
     table = Table(title=f"Cross-region direct settlement on {day} (yuan)", show_lines=False)
-    for name, justify in [("route (home → visit)", "left"), ("visits", "right"),
-                          ("cancelled", "right"), ("refused", "right"), ("medfee", "right"),
-                          ("fund", "right"), ("account", "right"), ("cash", "right")]:
-        table.add_column(name, justify=justify)  # type: ignore[arg-type]
+    table.add_column("route (home → visit)")
+    for header in ("visits", "cancelled", "refused", "medfee", "fund", "account", "cash"):
+        table.add_column(header, justify="right")
 
-    def row(label: str, rows: list) -> list[str]:  # type: ignore[type-arg]
+    def row(label: str, rows: list[RouteSummary]) -> list[str]:
         return [
             label,
             f"{sum(r.settled for r in rows):,}",
@@ -147,14 +155,17 @@ def print_summary(network: EmbeddedNetwork, day: date) -> None:
     console.print(table)
     unresolved = sum(r.unresolved for r in routes)
     if unresolved:
-        console.print(f"[yellow]{unresolved} settlements are still being resolved with their home region[/]")
+        console.print(
+            f"[yellow]{unresolved} settlements are still being resolved with their home region[/]"
+        )
     visits = sum(r.settled + r.cancelled for r in jinhua)
     if visits:
         to_sh = sum(r.settled + r.cancelled for r in jinhua if r.visit == "310000")
         medfee = sum(r.medfee for r in jinhua)
         settled = sum(r.settled for r in jinhua)
         console.print(
-            f"金华 (Jinhua) insured: {visits:,} settled visits, {to_sh / visits:.0%} of them in 上海; "
+            f"金华 (Jinhua) insured: {visits:,} settled visits, "
+            f"{to_sh / visits:.0%} of them in 上海; "
             f"average bill {yuan(medfee // settled if settled else 0)} yuan"
         )
 
@@ -180,7 +191,9 @@ def _serve(network: EmbeddedNetwork, keys: dict[str, str], host: str, port: int)
     console.print(f"  Shanghai node API docs: {base}/nodes/310000/docs")
     console.print(f"  hub directory:          {base}/hub/v1/directory")
     console.print(f"  a Shanghai hospital's API key ({sample}): {keys[sample]}")
-    console.print("  all hospital keys: demo-credentials.json in the data directory.  Ctrl-C stops.")
+    console.print(
+        "  all hospital keys: demo-credentials.json in the data directory.  Ctrl-C stops."
+    )
     stop = threading.Event()
 
     def recover_periodically() -> None:

@@ -75,8 +75,10 @@ def init(
         json.dumps({"hub_endpoint": hub.rstrip("/"), "hub_public_key": network.hub.public_key})
     )
     network.close()
-    console.print(f"network in {data_dir}: hub {hub}, nodes " +
-                  ", ".join(f"{c} {u}" for c, u in endpoints.items()))
+    console.print(
+        f"network in {data_dir}: hub {hub}, nodes "
+        + ", ".join(f"{c} {u}" for c, u in endpoints.items())
+    )
 
 
 def hub(
@@ -93,15 +95,18 @@ def hub(
     runtime = build_hub(sqlite_url(data_dir / "hub" / "hub.db"), key, settings["hub_endpoint"])
     host, port = _listen(listen)
     console.print(f"hub listening on http://{host}:{port}")
-    uvicorn.run(create_hub_app(runtime.hub, runtime.handler()), host=host, port=port,
-                log_level="warning")
+    uvicorn.run(
+        create_hub_app(runtime.hub, runtime.handler()), host=host, port=port, log_level="warning"
+    )
 
 
 def node(
     data_dir: DataDir,
     region: Annotated[str, typer.Option(help="the node's region code, e.g. 330700")],
     listen: Annotated[str, typer.Option(help="HOST:PORT")] = "127.0.0.1:8101",
-    db: Annotated[str | None, typer.Option(help="database URL (default: SQLite in data dir)")] = None,
+    db: Annotated[
+        str | None, typer.Option(help="database URL (default: SQLite in data dir)")
+    ] = None,
     workers_threads: Annotated[int, typer.Option(help="request threads")] = 40,
 ) -> None:
     """Serve one region's node (both roles) over HTTP."""
@@ -115,8 +120,13 @@ def node(
     key = load_or_create_key(node_dir / "node.key")
     locator_key = bytes.fromhex((data_dir / "network" / "locator.key").read_text().strip())
     runtime = build_node(
-        region, db or sqlite_url(node_dir / "node.db"), key, RoutingTransport(),
-        settings["hub_endpoint"], settings["hub_public_key"], locator_key,
+        region,
+        db or sqlite_url(node_dir / "node.db"),
+        key,
+        RoutingTransport(),
+        settings["hub_endpoint"],
+        settings["hub_public_key"],
+        locator_key,
     )
     try:
         runtime.directory.refresh()
@@ -152,6 +162,3 @@ def _settings(data_dir: Path) -> dict[str, str]:
         raise typer.Exit(2)
     settings: dict[str, str] = json.loads(path.read_text())
     return settings
-
-
-

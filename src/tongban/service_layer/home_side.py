@@ -118,7 +118,9 @@ class HomeSide:
         with self.store.read() as tx:
             person = self._insured(tx, str(body.get("pseudonym")))
             filings = [as_filing(f) for f in tx.filings_of(person.person_id)]
-        categories = visit_categories(filings, message.sender, visit_date, bool(body.get("emergency")))
+        categories = visit_categories(
+            filings, message.sender, visit_date, bool(body.get("emergency"))
+        )
         return {
             "insutype": person.insutype,
             "masked_name": mask_name(person.name),
@@ -189,8 +191,11 @@ class HomeSide:
                 )
         if refusal is not None:
             raise refusal
-        return {"status": HomeStatus.COMMITTED.value, "split": wire.split_to_json(split),
-                "filing": category.value}
+        return {
+            "status": HomeStatus.COMMITTED.value,
+            "split": wire.split_to_json(split),
+            "filing": category.value,
+        }
 
     def cancel(self, message: Message) -> dict[str, Any]:
         settlement_id = str(message.body.get("settlement_id"))
@@ -204,9 +209,13 @@ class HomeSide:
                 raise Forbidden("NOT_YOUR_SETTLEMENT", "settled by another region")
             if record.status is HomeStatus.COMMITTED:
                 assert record.person_id is not None and record.delta and record.year
-                tx.person(record.person_id)  # locks the person row (the unit of locking) on PostgreSQL
+                tx.person(
+                    record.person_id
+                )  # locks the person row (the unit of locking) on PostgreSQL
                 delta = wire.delta_from_json(record.delta)
-                tx.apply_delta(record.person_id, record.year, str(record.med_type), delta.reversed())
+                tx.apply_delta(
+                    record.person_id, record.year, str(record.med_type), delta.reversed()
+                )
                 tx.mark_home_cancelled(settlement_id, now)
             elif record.status is not HomeStatus.CANCELLED:
                 raise Conflict("NOT_SETTLED", f"{settlement_id} is {record.status.value}")
@@ -307,7 +316,9 @@ class HomeSide:
         policy = self.policies.get((person.insutype, request.med_type.value, request.level))
         if policy is None:
             raise Refused("NO_POLICY", f"no policy for {person.insutype}/{request.med_type.value}")
-        accumulated = tx.accumulator(person.person_id, request.settled_on.year, policy.med_type.value)
+        accumulated = tx.accumulator(
+            person.person_id, request.settled_on.year, policy.med_type.value
+        )
         state = PersonState(
             deductible_used=accumulated.deductible_used,
             fund_paid=accumulated.fund_paid,
@@ -341,4 +352,3 @@ class HomeSide:
 
 def _fields(record: FilingRecord) -> dict[str, Any]:
     return {name: getattr(record, name) for name in FilingRecord.__slots__}
-

@@ -56,7 +56,12 @@ class NodeService:
         self.reload_reference()
         self.home = HomeSide(region, store, self._policies, pseudonym_of, clock)
         self.visit = VisitSide(
-            region, store, caller, pseudonym_of, lambda: self._catalogue, self._institutions.get,
+            region,
+            store,
+            caller,
+            pseudonym_of,
+            lambda: self._catalogue,
+            self._institutions.get,
             clock,
         )
 
@@ -78,7 +83,9 @@ class NodeService:
     def authenticate(self, api_key: str | None) -> str:
         """The institution code an API key is bound to."""
         if not api_key:
-            raise Unauthenticated("UNAUTHENTICATED", "send the institution's API key as a bearer token")
+            raise Unauthenticated(
+                "UNAUTHENTICATED", "send the institution's API key as a bearer token"
+            )
         digest = hash_api_key(api_key)
         code = self._keys.get(digest)
         if code is None:
@@ -116,7 +123,7 @@ class NodeService:
         hashed). ``filings`` pairs an ID number with a filing record (person_id is filled in).
         """
         people = list(people)
-        rows = [
+        rows: list[dict[str, Any]] = [
             {
                 "id_number": p.id_number,
                 "pseudonym": self.pseudonym_of(p.id_number),
@@ -127,9 +134,7 @@ class NodeService:
             for p in people
         ]
         with self.store.write() as tx:
-            tx.put_institutions(
-                (i, hash_api_key(key) if key else None) for i, key in institutions
-            )
+            tx.put_institutions((i, hash_api_key(key) if key else None) for i, key in institutions)
             tx.put_catalogue(catalogue)
             tx.put_policies(policies)
             tx.put_persons(rows)
@@ -140,7 +145,7 @@ class NodeService:
                     resolved.append(_with_person(filing, person.person_id))
             tx.add_filings(resolved)
         self.reload_reference()
-        return [r["pseudonym"] for r in rows]
+        return [str(r["pseudonym"]) for r in rows]
 
     @property
     def catalogue(self) -> Mapping[str, CatalogueItem]:

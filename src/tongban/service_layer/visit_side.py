@@ -92,7 +92,8 @@ class SettlementView:
     def of(record: VisitSettlementRecord) -> SettlementView:
         return SettlementView(
             settlement_id=record.settlement_id,
-            status=record.status if isinstance(record.status, VisitStatus)
+            status=record.status
+            if isinstance(record.status, VisitStatus)
             else VisitStatus(record.status),
             visit_id=record.visit_id,
             institution_code=record.institution_code,
@@ -155,8 +156,11 @@ class VisitSide:
         info = self.caller.call(
             home,
             "person",
-            {"pseudonym": pseudonym, "visit_date": visit_date.isoformat(),
-             "emergency": command.emergency},
+            {
+                "pseudonym": pseudonym,
+                "visit_date": visit_date.isoformat(),
+                "emergency": command.emergency,
+            },
         )
         record = VisitRecord(
             visit_id=uuid.uuid4().hex,
@@ -182,12 +186,11 @@ class VisitSide:
         if home is not None:
             return home
         try:
-            home = str(self.caller.call("hub", "locator.lookup", {"pseudonym": pseudonym})[
-                "home_region"])
+            home = str(
+                self.caller.call("hub", "locator.lookup", {"pseudonym": pseudonym})["home_region"]
+            )
         except NotFound:
-            raise NotFound(
-                "PERSON_NOT_LOCATED", "no member region insures this person"
-            ) from None
+            raise NotFound("PERSON_NOT_LOCATED", "no member region insures this person") from None
         with self.store.write() as tx:
             tx.remember_location(pseudonym, home)
         return home
@@ -203,8 +206,9 @@ class VisitSide:
             visit = self._own_visit(tx, command.visit_id, acting_for)
         institution = self._enabled_institution(visit.institution_code)
         bill = classify(command.lines, self.catalogue())
-        body = self._commit_body(visit, institution, bill, command.use_account, "",
-                                 local_date(self.clock()))
+        body = self._commit_body(
+            visit, institution, bill, command.use_account, "", local_date(self.clock())
+        )
         result = self.caller.call(visit.home_region, "quote", body)
         return Preview(
             visit_id=visit.visit_id,
@@ -262,11 +266,12 @@ class VisitSide:
             return self._retry(existing, digest, acting_for)
         return self._send_commit(record)
 
-    def _retry(self, record: VisitSettlementRecord, digest: str, acting_for: str
-               ) -> SettlementView:
+    def _retry(self, record: VisitSettlementRecord, digest: str, acting_for: str) -> SettlementView:
         """Same id again: same content gives the same outcome; different content is refused."""
         if record.institution_code != acting_for:
-            raise Forbidden("INSTITUTION_MISMATCH", "this settlement belongs to another institution")
+            raise Forbidden(
+                "INSTITUTION_MISMATCH", "this settlement belongs to another institution"
+            )
         if record.content_hash != digest:
             raise Conflict("ID_REUSED", "this settlement id was used with different content")
         status = VisitStatus(record.status)
@@ -291,8 +296,14 @@ class VisitSide:
             self._mark(sid, "commit", exc.code, status=VisitStatus.VOIDED, error_code=exc.code)
             raise
         except TongbanError as exc:
-            self._mark(sid, "commit", exc.code, status=VisitStatus.REFUSED,
-                       error_code=exc.code, error_detail=exc.detail)
+            self._mark(
+                sid,
+                "commit",
+                exc.code,
+                status=VisitStatus.REFUSED,
+                error_code=exc.code,
+                error_detail=exc.detail,
+            )
             raise
         return self._apply_home_state(sid, result)
 
@@ -311,13 +322,25 @@ class VisitSide:
         if home_status == "COMMITTED":
             return self._mark(sid, "commit", "COMMITTED", status=VisitStatus.SETTLED, **values)
         if home_status == "CANCELLED":
-            return self._mark(sid, "cancel", "CANCELLED", status=VisitStatus.CANCELLED,
-                              cancelled_at=self.clock(), **values)
+            return self._mark(
+                sid,
+                "cancel",
+                "CANCELLED",
+                status=VisitStatus.CANCELLED,
+                cancelled_at=self.clock(),
+                **values,
+            )
         if home_status == "REFUSED":
-            return self._mark(sid, "commit", "REFUSED", status=VisitStatus.REFUSED,
-                              error_code=result.get("error_code"))
-        return self._mark(sid, "commit", "ABORTED", status=VisitStatus.VOIDED,
-                          error_code="SETTLEMENT_VOIDED")
+            return self._mark(
+                sid,
+                "commit",
+                "REFUSED",
+                status=VisitStatus.REFUSED,
+                error_code=result.get("error_code"),
+            )
+        return self._mark(
+            sid, "commit", "ABORTED", status=VisitStatus.VOIDED, error_code="SETTLEMENT_VOIDED"
+        )
 
     # --- cancel (结算撤销) ------------------------------------------------------------------
     def cancel(self, settlement_id: str, acting_for: str) -> SettlementView:
@@ -327,12 +350,19 @@ class VisitSide:
             status = VisitStatus(record.status)
             if status is VisitStatus.SETTLED:
                 tx.update_visit_settlement(settlement_id, status=VisitStatus.CANCELLING)
-                tx.outbox_add(settlement_id, record.home_region, "cancel",
-                              json.dumps(self._cancel_body(record, now)), now)
+                tx.outbox_add(
+                    settlement_id,
+                    record.home_region,
+                    "cancel",
+                    json.dumps(self._cancel_body(record, now)),
+                    now,
+                )
             elif status is VisitStatus.CANCELLED:
                 return SettlementView.of(record)
             elif status is not VisitStatus.CANCELLING:
-                raise Conflict("NOT_SETTLED", f"{settlement_id} is {status.value}: nothing to cancel")
+                raise Conflict(
+                    "NOT_SETTLED", f"{settlement_id} is {status.value}: nothing to cancel"
+                )
         return self._send_cancel(record, now)
 
     def _cancel_body(self, record: VisitSettlementRecord, now: datetime) -> dict[str, Any]:
@@ -344,8 +374,9 @@ class VisitSide:
             self.caller.call(record.home_region, "cancel", self._cancel_body(record, now))
         except (Unavailable, MessageRejected):
             return self._mark(sid, "cancel", "UNKNOWN", status=VisitStatus.CANCELLING)
-        return self._mark(sid, "cancel", "CANCELLED", status=VisitStatus.CANCELLED,
-                          cancelled_at=self.clock())
+        return self._mark(
+            sid, "cancel", "CANCELLED", status=VisitStatus.CANCELLED, cancelled_at=self.clock()
+        )
 
     # --- status and recovery ---------------------------------------------------------------
     def status(self, settlement_id: str, acting_for: str) -> SettlementView:
@@ -370,8 +401,7 @@ class VisitSide:
                 if VisitStatus(record.status) is VisitStatus.CANCELLING:
                     view = self._send_cancel(record, self.clock())
                 else:
-                    result = self.caller.call(record.home_region, "resolve",
-                                              {"settlement_id": sid})
+                    result = self.caller.call(record.home_region, "resolve", {"settlement_id": sid})
                     view = self._apply_home_state(sid, result)
             except TongbanError:
                 report.still_unknown.append(sid)
@@ -429,7 +459,9 @@ class VisitSide:
         if record is None:
             raise NotFound("SETTLEMENT_NOT_FOUND", f"no settlement {sid!r} at this node")
         if record.institution_code != acting_for:
-            raise Forbidden("INSTITUTION_MISMATCH", "this settlement belongs to another institution")
+            raise Forbidden(
+                "INSTITUTION_MISMATCH", "this settlement belongs to another institution"
+            )
         return record
 
     def _enabled_institution(self, code: str) -> InstitutionRecord:

@@ -8,7 +8,7 @@ from contextlib import contextmanager
 from dataclasses import asdict, fields
 from datetime import date, datetime
 from decimal import Decimal
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from sqlalchemy import Connection, Row, Table, func, insert, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
@@ -17,8 +17,8 @@ from sqlalchemy.exc import IntegrityError
 
 from tongban.adapters.storage import schema as t
 from tongban.adapters.storage.database import Database
-from tongban.domain.catalogue import CatalogueItem, CoverageClass
 from tongban.domain.case import parse_policy
+from tongban.domain.catalogue import CatalogueItem, CoverageClass
 from tongban.domain.money import format_ratio
 from tongban.domain.policy import Policy, StateDelta
 from tongban.errors import MessageRejected
@@ -35,7 +35,10 @@ from tongban.service_layer.records import (
     VisitStatus,
 )
 
-R = TypeVar("R")
+if TYPE_CHECKING:
+    from _typeshed import DataclassInstance
+
+R = TypeVar("R", bound="DataclassInstance")
 
 
 _STATUS_TYPES: dict[type, type] = {
@@ -49,7 +52,7 @@ def _record(cls: type[R], row: Row[Any]) -> R:
     status_type = _STATUS_TYPES.get(cls)
     if status_type is not None:
         data["status"] = status_type(data["status"])
-    return cls(**{f.name: data[f.name] for f in fields(cls)})  # type: ignore[call-arg]
+    return cls(**{f.name: data[f.name] for f in fields(cls)})
 
 
 def policy_to_json(policy: Policy) -> str:
@@ -111,9 +114,7 @@ class NodeTransaction:
 
     # --- reference data -------------------------------------------------------------------
     def institution(self, code: str) -> InstitutionRecord | None:
-        row = self.conn.execute(
-            select(t.institutions).where(t.institutions.c.code == code)
-        ).first()
+        row = self.conn.execute(select(t.institutions).where(t.institutions.c.code == code)).first()
         return _record(InstitutionRecord, row) if row else None
 
     def institution_by_key_hash(self, key_hash: str) -> InstitutionRecord | None:
@@ -190,9 +191,7 @@ class NodeTransaction:
         return _record(PersonRecord, row) if row else None
 
     def person_by_id_number(self, id_number: str) -> PersonRecord | None:
-        row = self.conn.execute(
-            select(t.persons).where(t.persons.c.id_number == id_number)
-        ).first()
+        row = self.conn.execute(select(t.persons).where(t.persons.c.id_number == id_number)).first()
         return _record(PersonRecord, row) if row else None
 
     def person(self, person_id: int) -> PersonRecord | None:
@@ -251,9 +250,7 @@ class NodeTransaction:
         return [_record(FilingRecord, r) for r in rows]
 
     def filing(self, filing_id: str) -> FilingRecord | None:
-        row = self.conn.execute(
-            select(t.filings).where(t.filings.c.filing_id == filing_id)
-        ).first()
+        row = self.conn.execute(select(t.filings).where(t.filings.c.filing_id == filing_id)).first()
         return _record(FilingRecord, row) if row else None
 
     def add_filings(self, records: Iterable[FilingRecord]) -> None:
@@ -269,9 +266,7 @@ class NodeTransaction:
     # --- home role: settlements -----------------------------------------------------------
     def home_settlement(self, settlement_id: str) -> HomeSettlementRecord | None:
         row = self.conn.execute(
-            select(t.home_settlements).where(
-                t.home_settlements.c.settlement_id == settlement_id
-            )
+            select(t.home_settlements).where(t.home_settlements.c.settlement_id == settlement_id)
         ).first()
         return _record(HomeSettlementRecord, row) if row else None
 
@@ -304,9 +299,7 @@ class NodeTransaction:
 
     def visit_settlement(self, settlement_id: str) -> VisitSettlementRecord | None:
         row = self.conn.execute(
-            select(t.visit_settlements).where(
-                t.visit_settlements.c.settlement_id == settlement_id
-            )
+            select(t.visit_settlements).where(t.visit_settlements.c.settlement_id == settlement_id)
         ).first()
         return _record(VisitSettlementRecord, row) if row else None
 
@@ -340,7 +333,11 @@ class NodeTransaction:
         result = self.conn.execute(
             insert(t.outbox)
             .values(
-                settlement_id=settlement_id, recipient=recipient, kind=kind, body=body, created_at=at
+                settlement_id=settlement_id,
+                recipient=recipient,
+                kind=kind,
+                body=body,
+                created_at=at,
             )
             .returning(t.outbox.c.outbox_id)
         )
@@ -360,7 +357,9 @@ class NodeTransaction:
         )
 
     def remember_location(self, pseudonym: str, home_region: str) -> None:
-        if not self._insert_new(t.locator_cache, {"pseudonym": pseudonym, "home_region": home_region}):
+        if not self._insert_new(
+            t.locator_cache, {"pseudonym": pseudonym, "home_region": home_region}
+        ):
             self.conn.execute(
                 update(t.locator_cache)
                 .where(t.locator_cache.c.pseudonym == pseudonym)
@@ -381,7 +380,9 @@ class NodeTransaction:
         ).group_by(c.home_region, c.status)
         if settled_on is not None:
             query = query.where(c.settled_on == settled_on)
-        return [RouteTotals(r[0], str(r[1]), *(int(v) for v in r[2:])) for r in self.conn.execute(query)]
+        return [
+            RouteTotals(r[0], str(r[1]), *(int(v) for v in r[2:])) for r in self.conn.execute(query)
+        ]
 
     def home_totals(self, settled_on: date | None) -> list[RouteTotals]:
         """Settlements of this node's insured elsewhere, by visit region and status."""
@@ -397,10 +398,14 @@ class NodeTransaction:
         ).group_by(c.visit_region, c.status)
         if settled_on is not None:
             query = query.where(c.settled_on == settled_on)
-        return [RouteTotals(r[0], str(r[1]), *(int(v) for v in r[2:])) for r in self.conn.execute(query)]
+        return [
+            RouteTotals(r[0], str(r[1]), *(int(v) for v in r[2:])) for r in self.conn.execute(query)
+        ]
 
     def count(self, table: str) -> int:
-        return int(self.conn.scalar(select(func.count()).select_from(t.node_metadata.tables[table])) or 0)
+        return int(
+            self.conn.scalar(select(func.count()).select_from(t.node_metadata.tables[table])) or 0
+        )
 
 
 class NodeStore:

@@ -25,8 +25,11 @@ def create_network_app(network: EmbeddedNetwork) -> FastAPI:
         return {
             "hub": "/hub/v1/directory",
             "nodes": {
-                code: {"name": region(code).name_zh, "api": f"/nodes/{code}/v1",
-                       "docs": f"/nodes/{code}/docs"}
+                code: {
+                    "name": region(code).name_zh,
+                    "api": f"/nodes/{code}/v1",
+                    "docs": f"/nodes/{code}/docs",
+                }
                 for code in network.nodes
             },
         }

@@ -13,8 +13,11 @@ from tongban.service_layer.hub import Hub
 
 
 def create_hub_app(hub: Hub, exchange_handler: Callable[[bytes], bytes]) -> FastAPI:
-    app = FastAPI(title="tongban hub", version="1",
-                  description="Directory and person locator of the YRD network (长三角).")
+    app = FastAPI(
+        title="tongban hub",
+        version="1",
+        description="Directory and person locator of the YRD network (长三角).",
+    )
     install_problem_handlers(app)
 
     @app.get("/v1/directory", tags=["network"])

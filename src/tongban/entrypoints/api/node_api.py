@@ -1,7 +1,6 @@
 """A node's HTTP API (``/v1``): hospitals (HIS), residents' filings, and the signed exchange."""
 # No "from __future__ import annotations" here: FastAPI reads the closures' Annotated types.
 
-
 from collections.abc import Callable
 from dataclasses import asdict
 from typing import Annotated, Any
@@ -34,7 +33,7 @@ from tongban.service_layer.records import FilingRecord, VisitStatus
 from tongban.service_layer.visit_side import SettlementView
 
 MAX_EXCHANGE_BYTES = 1_000_000
-PROBLEM = {"model": None, "content": {PROBLEM_JSON: {}}}
+PROBLEM: dict[str, Any] = {"model": None, "content": {PROBLEM_JSON: {}}}
 ERRORS: dict[int | str, dict[str, Any]] = {
     401: {"description": "missing or unknown API key", **PROBLEM},
     403: {"description": "acting for another institution", **PROBLEM},
@@ -68,7 +67,11 @@ def create_node_app(service: NodeService, exchange_handler: Callable[[bytes], by
     install_problem_handlers(app)
 
     def institution(authorization: Annotated[str | None, Header()] = None) -> str:
-        key = authorization[7:].strip() if authorization and authorization[:7].lower() == "bearer " else None
+        key = (
+            authorization[7:].strip()
+            if authorization and authorization[:7].lower() == "bearer "
+            else None
+        )
         return service.authenticate(key)
 
     Acting = Annotated[str, Depends(institution)]
@@ -77,7 +80,9 @@ def create_node_app(service: NodeService, exchange_handler: Callable[[bytes], by
     @his.post("/visits", status_code=201, response_model=VisitOut)
     def register_visit(body: RegisterVisitIn, acting: Acting) -> Any:
         """Register an outpatient visit or an admission (门诊挂号 / 入院登记)."""
-        command = RegisterVisit(body.institution_code, body.id_number, body.med_type, body.emergency)
+        command = RegisterVisit(
+            body.institution_code, body.id_number, body.med_type, body.emergency
+        )
         return asdict(service.visit.register(command, acting))
 
     @his.get("/visits/{visit_id}", response_model=VisitOut)
@@ -93,12 +98,15 @@ def create_node_app(service: NodeService, exchange_handler: Callable[[bytes], by
     @his.post(
         "/settlements",
         response_model=SettlementOut,
-        responses={202: {"description": "home region did not answer: status UNKNOWN, retry the id"}},
+        responses={
+            202: {"description": "home region did not answer: status UNKNOWN, retry the id"}
+        },
     )
     def settle(body: SettleIn, acting: Acting, response: Response) -> Any:
         """Settle (结算), idempotent by `settlement_id`."""
-        command = SettleBill(body.settlement_id, body.visit_id, lines_to_domain(body.lines),
-                             body.use_account)
+        command = SettleBill(
+            body.settlement_id, body.visit_id, lines_to_domain(body.lines), body.use_account
+        )
         view = service.visit.settle(command, acting)
         if view.status in (VisitStatus.UNKNOWN, VisitStatus.PENDING):
             response.status_code = 202
@@ -108,8 +116,11 @@ def create_node_app(service: NodeService, exchange_handler: Callable[[bytes], by
     def settlement_status(settlement_id: str, acting: Acting) -> Any:
         return _settlement_out(service.visit.status(settlement_id, acting))
 
-    @his.post("/settlements/{settlement_id}/cancel", response_model=SettlementOut,
-              responses={202: {"description": "cancel recorded, home region did not answer yet"}})
+    @his.post(
+        "/settlements/{settlement_id}/cancel",
+        response_model=SettlementOut,
+        responses={202: {"description": "cancel recorded, home region did not answer yet"}},
+    )
     def cancel(settlement_id: str, acting: Acting, response: Response) -> Any:
         """Cancel a settlement (结算撤销); the home region restores exactly what it took."""
         view = service.visit.cancel(settlement_id, acting)
@@ -122,8 +133,14 @@ def create_node_app(service: NodeService, exchange_handler: Callable[[bytes], by
     @residents.post("/filings", status_code=201, response_model=FilingOut)
     def create_filing(body: FilingIn) -> Any:
         """File a cross-region record (异地就医备案) with a personal commitment (承诺制)."""
-        command = FileRecord(body.id_number, body.kind, body.target_region, body.start_date,
-                             body.months, body.commitment)
+        command = FileRecord(
+            body.id_number,
+            body.kind,
+            body.target_region,
+            body.start_date,
+            body.months,
+            body.commitment,
+        )
         return _filing_out(service.home.file(command))
 
     @residents.get("/filings", response_model=list[FilingOut])

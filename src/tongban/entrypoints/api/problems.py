@@ -33,8 +33,11 @@ def problem(
 
 def _jsonable(errors: list[Any]) -> list[dict[str, Any]]:
     return [
-        {"loc": [str(p) for p in e.get("loc", ())], "msg": str(e.get("msg", "")),
-         "type": str(e.get("type", ""))}
+        {
+            "loc": [str(p) for p in e.get("loc", ())],
+            "msg": str(e.get("msg", "")),
+            "type": str(e.get("type", "")),
+        }
         for e in errors
     ]
 
@@ -50,7 +53,9 @@ def install_problem_handlers(app: FastAPI) -> None:
         errors = _jsonable(list(exc.errors()))
         json_broken = any(e["type"] == "json_invalid" for e in errors)
         code = "MALFORMED_JSON" if json_broken else "INVALID_REQUEST"
-        detail = "the body is not valid JSON" if json_broken else "the request does not match the schema"
+        detail = (
+            "the body is not valid JSON" if json_broken else "the request does not match the schema"
+        )
         return problem(422, code, "Invalid input", detail, request.url.path, errors=errors)
 
     @app.exception_handler(StarletteHTTPException)
@@ -61,5 +66,10 @@ def install_problem_handlers(app: FastAPI) -> None:
     @app.exception_handler(Exception)
     async def _bug(request: Request, exc: Exception) -> JSONResponse:
         log.exception("unexpected error on %s", request.url.path)
-        return problem(500, "INTERNAL", "Internal error", "this is a bug in tongban; it has been logged",
-                       request.url.path)
+        return problem(
+            500,
+            "INTERNAL",
+            "Internal error",
+            "this is a bug in tongban; it has been logged",
+            request.url.path,
+        )

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from datetime import date, datetime
-
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt
@@ -43,7 +42,9 @@ def lines_to_domain(lines: list[BillLineIn]) -> tuple[BillLine, ...]:
 
 class RegisterVisitIn(Strict):
     institution_code: Annotated[str, Field(examples=["H31000000001"], max_length=32)]
-    id_number: Annotated[str, Field(description="resident ID number (18 characters)", max_length=32)]
+    id_number: Annotated[
+        str, Field(description="resident ID number (18 characters)", max_length=32)
+    ]
     med_type: Literal["outpatient", "inpatient"] = "outpatient"
     emergency: StrictBool = False
 
@@ -146,5 +147,3 @@ class FilingOut(BaseModel):
 
 class RevokeIn(Strict):
     id_number: Annotated[str, Field(max_length=32)]
-
-
