@@ -47,6 +47,7 @@ class PlannedVisit:
     med_type: MedType
     emergency: bool
     person_index: int
+    account_holder: bool  # Jinhua's reported swipes are by insured with a personal account
     preview: bool
     cancel: bool
     bill_seed: int
@@ -58,7 +59,7 @@ def plan_day(seed: int, day: date) -> list[PlannedVisit]:
     others = [c for c in codes if c not in (JINHUA, SHANGHAI)]
     plan: list[PlannedVisit] = []
 
-    def add(home: str, visit: str, med_type: MedType) -> None:
+    def add(home: str, visit: str, med_type: MedType, account_holder: bool = False) -> None:
         n = len(plan)
         plan.append(
             PlannedVisit(
@@ -68,6 +69,7 @@ def plan_day(seed: int, day: date) -> list[PlannedVisit]:
                 med_type=med_type,
                 emergency=rng.random() < 0.04,
                 person_index=rng.randrange(population(home)),
+                account_holder=account_holder,
                 preview=rng.random() < PREVIEW_RATE,
                 cancel=rng.random() < CANCEL_RATE,
                 bill_seed=rng.getrandbits(32),
@@ -76,7 +78,7 @@ def plan_day(seed: int, day: date) -> list[PlannedVisit]:
 
     for _ in range(JINHUA_VISITS):
         visit = SHANGHAI if rng.random() < JINHUA_TO_SHANGHAI else rng.choice(others)
-        add(JINHUA, visit, MedType.OUTPATIENT)
+        add(JINHUA, visit, MedType.OUTPATIENT, account_holder=True)
     for _ in range(OTHER_VISITS):
         home = rng.choice(codes)
         visit = rng.choice(HUBS) if rng.random() < 0.6 else rng.choice(codes)
@@ -101,6 +103,7 @@ class Simulator:
         self.keys = keys
         self.seed = seed
         self._people: dict[str, list[str]] = {}
+        self._account_holders: dict[str, list[str]] = {}
         self._hospitals: dict[str, list[tuple[str, int]]] = {}
         self._catalogues: dict[str, tuple[CatalogueItem, ...]] = {}
         for code, runtime in network.nodes.items():
@@ -108,6 +111,7 @@ class Simulator:
                 seeded = json.loads(tx.meta("seeded") or "{}")
             people = sample_people(code, population(code), int(seeded.get("seed", seed)))
             self._people[code] = [p.id_number for p in people]
+            self._account_holders[code] = [p.id_number for p in people if p.insutype == "310"]
             self._hospitals[code] = [
                 (i.code, i.level) for i in sample_institutions(code) if i.enabled
             ]
@@ -152,7 +156,8 @@ class Simulator:
             return "already:" + view.status.value
         except NotFound:
             pass
-        id_number = self._people[planned.home][planned.person_index]
+        pool = (self._account_holders if planned.account_holder else self._people)[planned.home]
+        id_number = pool[planned.person_index % len(pool)]
         visit = node.visit.register(
             RegisterVisit(code, id_number, planned.med_type.value, planned.emergency), code
         )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import socket
+import sys
 import threading
 import time
 from collections.abc import Callable
@@ -20,7 +21,8 @@ from tongban.domain.money import yuan
 from tongban.domain.regions import region, yrd_regions
 from tongban.service_layer.visit_side import SHANGHAI
 
-console = Console()
+# Piped output (CI logs, files) gets a width the summary table fits in.
+console = Console(width=None if sys.stdout.isatty() else 120)
 
 DataDir = Annotated[Path, typer.Option("--data-dir", help="where the network keeps its databases")]
 Day = Annotated[
@@ -140,7 +142,7 @@ def print_summary(network: EmbeddedNetwork, day: date) -> None:
         ]
 
     def name(code: str) -> str:
-        return region(code).name_zh
+        return region(code).name_zh.removesuffix("市")
 
     shown = routes[:15]
     for r in shown:
