@@ -53,7 +53,8 @@ class PlannedVisit:
     bill_seed: int
 
 
-def plan_day(seed: int, day: date) -> list[PlannedVisit]:
+def plan_day(seed: int, day: date, scale: float = 1.0) -> list[PlannedVisit]:
+    """The day's visits; ``scale`` < 1 keeps that fraction of the traffic (a quick look)."""
     rng = random.Random(f"day/{seed}/{day.isoformat()}")
     codes = [r.code for r in yrd_regions()]
     others = [c for c in codes if c not in (JINHUA, SHANGHAI)]
@@ -76,10 +77,10 @@ def plan_day(seed: int, day: date) -> list[PlannedVisit]:
             )
         )
 
-    for _ in range(JINHUA_VISITS):
+    for _ in range(round(JINHUA_VISITS * scale)):
         visit = SHANGHAI if rng.random() < JINHUA_TO_SHANGHAI else rng.choice(others)
         add(JINHUA, visit, MedType.OUTPATIENT, account_holder=True)
-    for _ in range(OTHER_VISITS):
+    for _ in range(round(OTHER_VISITS * scale)):
         home = rng.choice(codes)
         visit = rng.choice(HUBS) if rng.random() < 0.6 else rng.choice(codes)
         if visit == home:

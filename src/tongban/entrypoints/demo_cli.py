@@ -64,6 +64,9 @@ def _progress() -> Progress:
 def demo(
     data_dir: DataDir = Path("tongban-data"),
     seed: Annotated[int, typer.Option(help="seed of the simulated day")] = 2026,
+    scale: Annotated[
+        float, typer.Option(min=0.001, max=1.0, help="fraction of the day's traffic to run")
+    ] = 1.0,
     day: Day = None,
     serve: Annotated[
         bool, typer.Option("--serve/--no-serve", help="serve the API afterwards")
@@ -97,7 +100,7 @@ def demo(
     if finished:
         console.print(f"start-up recovery resolved {finished} settlements left unresolved")
     simulator = Simulator(network, keys, seed)
-    plan = plan_day(seed, the_day)
+    plan = plan_day(seed, the_day, scale)
     with _progress() as progress:
         task = progress.add_task(f"settling {the_day}", total=len(plan))
         simulator.run(plan, on_done=lambda _outcome: progress.advance(task))
