@@ -9,6 +9,7 @@ signed the same way and bound to the request's msgid.
 from __future__ import annotations
 
 import json
+import logging
 import threading
 import time
 import uuid
@@ -33,6 +34,8 @@ from tongban.errors import (
     Unavailable,
 )
 from tongban.service_layer.ports import Message
+
+log = logging.getLogger("tongban.exchange")
 
 MAX_SKEW_MS = 300_000  # messages older or newer than 5 minutes are refused as stale
 
@@ -193,6 +196,12 @@ class Gate:
                 return self.answer(message, handler(message), None)
             except TongbanError as exc:
                 return self.answer(message, None, exc)
+            except Exception:
+                # A fault here (database down, a bug) rolled its transaction back: to the
+                # caller it is as if no answer came, so the outcome stays recoverable.
+                log.exception("fault while handling %s", message.kind if message else "message")
+                fault = Unavailable("PEER_FAULT", f"{self.identity} could not process it")
+                return self.answer(message, None, fault)
 
         return handle
 

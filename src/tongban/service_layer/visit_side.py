@@ -292,6 +292,14 @@ class VisitSide:
             return self._mark(sid, "commit", "UNKNOWN", status=VisitStatus.UNKNOWN)
         except Conflict as exc:
             if exc.code != "SETTLEMENT_VOIDED":
+                self._mark(
+                    sid,
+                    "commit",
+                    exc.code,
+                    status=VisitStatus.REFUSED,
+                    error_code=exc.code,
+                    error_detail=exc.detail,
+                )
                 raise
             self._mark(sid, "commit", exc.code, status=VisitStatus.VOIDED, error_code=exc.code)
             raise

@@ -8,6 +8,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from sqlalchemy.exc import OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from tongban.errors import TongbanError
@@ -62,6 +63,17 @@ def install_problem_handlers(app: FastAPI) -> None:
     async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
         code = {404: "NOT_FOUND", 405: "METHOD_NOT_ALLOWED"}.get(exc.status_code, "HTTP_ERROR")
         return problem(exc.status_code, code, str(exc.detail), str(exc.detail), request.url.path)
+
+    @app.exception_handler(OperationalError)
+    async def _storage(request: Request, exc: OperationalError) -> JSONResponse:
+        log.error("storage unavailable on %s: %s", request.url.path, exc.orig)
+        return problem(
+            503,
+            "STORAGE_UNAVAILABLE",
+            "Storage unavailable",
+            "the node's database did not answer; nothing was changed, retry later",
+            request.url.path,
+        )
 
     @app.exception_handler(Exception)
     async def _bug(request: Request, exc: Exception) -> JSONResponse:
