@@ -63,6 +63,8 @@ def init(
                 keys.update(_seed_node(network, code, seed, date.today()))
         path = data_dir / CREDENTIALS
         old = json.loads(path.read_text()) if path.exists() else {}
+        path.touch(mode=0o600)
+        path.chmod(0o600)  # hospital API keys: readable by the operator only
         path.write_text(json.dumps(old | keys, indent=0))
     network.hub.hub.endpoint = hub.rstrip("/")
     network.hub.hub.admit(

@@ -7,6 +7,7 @@ upgrade. PostgreSQL: row locks (``SELECT ... FOR UPDATE``) serialise writers per
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -60,16 +61,24 @@ class Database:
         self.engine = make_engine(url)
         self.metadata = metadata
         self.is_sqlite = url.startswith("sqlite")
+        self._writer = threading.Lock()
 
     def create_schema(self) -> None:
         self.metadata.create_all(self.engine)
 
     @contextmanager
     def write(self) -> Iterator[Connection]:
-        """A read-write transaction: committed on success, rolled back on any error."""
-        with self.engine.connect() as conn:
-            if self.is_sqlite:
-                conn = conn.execution_options(sqlite_begin="IMMEDIATE")
+        """A read-write transaction: committed on success, rolled back on any error.
+
+        On SQLite, writers of this process queue on a lock first: SQLite's own busy handler
+        sleeps with growing back-off and is unfair, which made tail latency seconds long.
+        """
+        if not self.is_sqlite:
+            with self.engine.connect() as conn, conn.begin():
+                yield conn
+            return
+        with self._writer, self.engine.connect() as conn:
+            conn = conn.execution_options(sqlite_begin="IMMEDIATE")
             with conn.begin():
                 yield conn
 
