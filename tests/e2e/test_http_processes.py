@@ -1,0 +1,213 @@
+"""The network as separate processes over real HTTP: `tongban network init`, `hub`, `node`.
+
+A hub and two nodes (Shanghai as the visit region, Jinhua as home) run as subprocesses of
+the installed console script on free local ports, seeded with the demo's sample data. A
+hospital settles and cancels over HTTP; then the home node's process is killed (SIGKILL), a
+settlement in that moment is UNKNOWN (202, never a 500), and once the home node is back the
+same settlement id settles, once, and both sides tell the same story. When the visit node
+dies too, its start-up recovery settles the matter with the home node on its own.
+"""
+
+from __future__ import annotations
+
+import json
+import signal
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from tongban.adapters.exchange import seal, signed_part, unseal
+from tongban.adapters.signing import load_or_create_key, verify
+from tongban.demo.sample_institutions import sample_institutions
+from tongban.demo.sample_people import sample_people
+from tongban.service_layer.ports import Message
+
+TONGBAN = Path(sys.executable).with_name("tongban")
+SHANGHAI, JINHUA = "310000", "330700"
+BILL = [
+    {"code": "001102000010000", "quantity": "2", "unit_price": 2500},  # consultations, class A
+    {"code": "UNKNOWN-LOCAL-ITEM", "quantity": "1", "unit_price": 1200},  # not in the catalogue
+]
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@dataclass
+class Processes:
+    data_dir: Path
+    urls: dict[str, str]
+    running: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
+
+    def start(self, name: str) -> None:
+        listen = self.urls[name].removeprefix("http://")
+        if name == "hub":
+            args = ["hub", "--data-dir", str(self.data_dir), "--listen", listen]
+        else:
+            args = ["node", "--data-dir", str(self.data_dir), "--region", name,
+                    "--listen", listen]
+        log = (self.data_dir / f"{name}.log").open("ab")
+        self.running[name] = subprocess.Popen([str(TONGBAN), *args], stdout=log, stderr=log)
+        self.wait_healthy(name)
+
+    def wait_healthy(self, name: str, timeout: float = 15.0) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.running[name].poll() is not None:
+                log = (self.data_dir / f"{name}.log").read_text(errors="replace")
+                pytest.fail(f"{name} exited with {self.running[name].returncode}:\n{log}")
+            try:
+                if httpx.get(f"{self.urls[name]}/v1/health", timeout=1).status_code == 200:
+                    return
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.1)
+        pytest.fail(f"{name} did not become healthy within {timeout} s")
+
+    def kill(self, name: str) -> None:
+        process = self.running.pop(name)
+        process.send_signal(signal.SIGKILL)
+        process.wait(timeout=10)
+
+    def stop_all(self) -> None:
+        for process in self.running.values():
+            process.terminate()
+        for process in self.running.values():
+            try:
+                process.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait(timeout=5)
+        self.running.clear()
+
+
+@pytest.fixture
+def network(tmp_path: Path) -> Iterator[Processes]:
+    urls = {name: f"http://127.0.0.1:{free_port()}" for name in ("hub", SHANGHAI, JINHUA)}
+    data_dir = tmp_path / "network"
+    subprocess.run(
+        [str(TONGBAN), "network", "init", "--data-dir", str(data_dir), "--hub", urls["hub"],
+         "--node", f"{SHANGHAI}={urls[SHANGHAI]}", "--node", f"{JINHUA}={urls[JINHUA]}",
+         "--sample-data"],
+        check=True, capture_output=True, timeout=60,
+    )
+    processes = Processes(data_dir, urls)
+    try:
+        for name in ("hub", JINHUA, SHANGHAI):
+            processes.start(name)
+        yield processes
+    finally:
+        processes.stop_all()
+
+
+def home_status(network: Processes, settlement_id: str) -> dict[str, Any]:
+    """Ask the home node about an id as the Shanghai node would: a signed `status` message."""
+    key = load_or_create_key(network.data_dir / "nodes" / SHANGHAI / "node.key")
+    request = Message(sender=SHANGHAI, recipient=JINHUA, msgid=uuid.uuid4().hex,
+                      timestamp=int(time.time() * 1000), kind="status",
+                      body={"settlement_id": settlement_id})
+    response = httpx.post(f"{network.urls[JINHUA]}/v1/exchange", content=seal(key, request),
+                          headers={"content-type": "application/json"}, timeout=10)
+    assert response.status_code == 200
+    reply, signature = unseal(response.content)
+    directory = httpx.get(f"{network.urls['hub']}/v1/directory", timeout=10).json()
+    (home_key,) = [m["public_key"] for m in directory["directory"]["members"]
+                   if m["region"] == JINHUA and m["endpoint"] == network.urls[JINHUA]]
+    assert verify(home_key, signed_part(reply), signature)
+    assert reply.in_reply_to == request.msgid and reply.body["ok"] is True, reply.body
+    return dict(reply.body["result"])
+
+
+def test_settlement_over_http_survives_the_home_node_being_killed_and_restarted(
+    network: Processes,
+) -> None:
+    keys = json.loads((network.data_dir / "demo-credentials.json").read_text())
+    hospital = next(i for i in sample_institutions(SHANGHAI) if i.enabled and i.code in keys)
+    employee = next(p for p in sample_people(JINHUA, 2400, 2026) if p.insutype == "310")
+    his = httpx.Client(base_url=f"{network.urls[SHANGHAI]}/v1", timeout=30,
+                       headers={"Authorization": f"Bearer {keys[hospital.code]}"})
+
+    def register() -> str:
+        visit = his.post("/visits", json={"institution_code": hospital.code,
+                                          "id_number": employee.id_number})
+        assert visit.status_code == 201, visit.text
+        assert visit.json()["home_region"] == JINHUA
+        return str(visit.json()["visit_id"])
+
+    # register → preview → settle → status → cancel, all over HTTP between processes.
+    visit_id = register()
+    preview = his.post(f"/visits/{visit_id}/preview", json={"lines": BILL})
+    assert preview.status_code == 200, preview.text
+    split = preview.json()["split"]
+    assert split["medfee_sumamt"] == 2 * 2500 + 1200
+    assert split["fulamt_ownpay_amt"] == 1200  # an item not in Shanghai's catalogue
+    assert split["hifp_pay"] + split["acct_pay"] + split["psn_cash_pay"] == 6200
+    settled = his.post("/settlements", json={"settlement_id": "e2e-1", "visit_id": visit_id,
+                                             "lines": BILL})
+    assert settled.status_code == 200, settled.text
+    assert settled.json()["status"] == "SETTLED" and settled.json()["split"] == split
+    assert his.get("/settlements/e2e-1").json()["status"] == "SETTLED"
+    assert home_status(network, "e2e-1")["status"] == "COMMITTED"
+    cancelled = his.post("/settlements/e2e-1/cancel")
+    assert cancelled.status_code == 200 and cancelled.json()["status"] == "CANCELLED"
+    assert home_status(network, "e2e-1")["status"] == "CANCELLED"
+    # The cancel restored the home state: the same bill previews exactly as before.
+    assert his.post(f"/visits/{visit_id}/preview", json={"lines": BILL}).json()["split"] == split
+
+    # The home node dies; a settlement in that moment is UNKNOWN, not an error.
+    visit_id = register()
+    network.kill(JINHUA)
+    lost = his.post("/settlements", json={"settlement_id": "e2e-2", "visit_id": visit_id,
+                                          "lines": BILL})
+    assert lost.status_code == 202, lost.text
+    assert lost.json()["status"] == "UNKNOWN"
+    assert his.get("/settlements/e2e-2").json()["status"] == "UNKNOWN"
+
+    # Back again: the hospital retries the same id and it settles, once.
+    network.start(JINHUA)
+    retried = his.post("/settlements", json={"settlement_id": "e2e-2", "visit_id": visit_id,
+                                             "lines": BILL})
+    assert retried.status_code == 200, retried.text
+    assert retried.json()["status"] == "SETTLED"
+    assert retried.json()["split"] == split
+    home = home_status(network, "e2e-2")
+    assert home["status"] == "COMMITTED" and home["split"] == retried.json()["split"]
+    again = his.post("/settlements", json={"settlement_id": "e2e-2", "visit_id": visit_id,
+                                           "lines": BILL})
+    assert again.status_code == 200 and again.json()["split"] == split
+    assert his.get("/settlements/e2e-2").json()["status"] == "SETTLED"
+
+    # Both die: the home first, with a settlement in flight, then the visit node. At start-up
+    # the visit node asks the home about every unresolved id; the home never saw this one,
+    # so it is voided on both sides for good.
+    visit_id = register()
+    network.kill(JINHUA)
+    lost = his.post("/settlements", json={"settlement_id": "e2e-3", "visit_id": visit_id,
+                                          "lines": BILL})
+    assert lost.status_code == 202 and lost.json()["status"] == "UNKNOWN"
+    network.kill(SHANGHAI)
+    network.start(JINHUA)
+    network.start(SHANGHAI)
+    deadline = time.monotonic() + 10
+    while (status := his.get("/settlements/e2e-3").json()["status"]) == "UNKNOWN":
+        assert time.monotonic() < deadline, "start-up recovery did not resolve e2e-3"
+        time.sleep(0.1)
+    assert status == "VOIDED"
+    assert home_status(network, "e2e-3")["status"] == "ABORTED"
+    voided = his.post("/settlements", json={"settlement_id": "e2e-3", "visit_id": visit_id,
+                                            "lines": BILL})
+    assert voided.status_code == 409 and voided.json()["code"] == "SETTLEMENT_VOIDED"
+    assert home_status(network, "e2e-2")["status"] == "COMMITTED"  # as it was before
+    his.close()
