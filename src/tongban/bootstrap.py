@@ -203,7 +203,9 @@ class EmbeddedNetwork:
 
     def open(self, regions: Iterable[str] | None = None) -> EmbeddedNetwork:
         codes = list(regions) if regions is not None else [r.code for r in yrd_regions()]
-        self.inproc = InProcessTransport()
+        # Hub and nodes register on the in-process part of the transport they are given.
+        inproc = getattr(self.transport, "inproc", None)
+        self.inproc = inproc if isinstance(inproc, InProcessTransport) else InProcessTransport()
         if self.transport is None:
             self.transport = RoutingTransport(self.inproc)
         (self.data_dir / "network").mkdir(parents=True, exist_ok=True)

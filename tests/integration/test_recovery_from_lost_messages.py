@@ -4,9 +4,9 @@ A ``FaultyTransport`` wraps the Shanghai node's outbound transport and loses a c
 or its answer. Whatever is lost, the hospital gets a clear status (never a 500), nothing is
 charged twice or lost, and after recovery both sides agree on every settlement id.
 
-The fault injector is put in place of the node's ``exchange.transport`` after the network is
-open, because a transport handed to ``EmbeddedNetwork`` cannot reach its in-process
-endpoints (see the xfail test at the end).
+The fault injector is put in place of the Shanghai node's ``exchange.transport`` after the
+network is open, so only that node's outbound messages are affected; the last tests also build
+a whole network on a faulty transport.
 """
 
 from __future__ import annotations
@@ -354,11 +354,6 @@ def test_a_restarted_network_finds_everything_as_it_was_and_recovery_makes_both_
         reopened.close()
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "src bug: EmbeddedNetwork.open always makes a new private InProcessTransport (self.inproc) "
-    "and registers the hub and nodes on it; a transport passed in (e.g. FaultyTransport("
-    "RoutingTransport(InProcessTransport()))) cannot reach them, so open() fails with "
-    "PEER_UNREACHABLE when it refreshes the directory"))
 def test_an_embedded_network_can_be_built_on_a_faulty_transport(tmp_path: Path) -> None:
     inproc = InProcessTransport()
     faulty = FaultyTransport(RoutingTransport(inproc))
@@ -372,12 +367,6 @@ def test_an_embedded_network_can_be_built_on_a_faulty_transport(tmp_path: Path) 
         net.close()
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "src bug: a refusal by the home node's gate (STALE_MESSAGE, BAD_SIGNATURE, UNKNOWN_SENDER, "
-    "REPLAYED_MESSAGE: MessageRejected, status 401) is rebuilt by exchange.error_from_json as "
-    "Unauthenticated, so VisitSide._send_commit does not treat it as undelivered: the "
-    "settlement is recorded REFUSED for good (a non-business reason), the HIS gets 401 "
-    "'Not authenticated' (then 422 on retry), and the id can never settle"))
 def test_a_commit_the_home_rejects_for_clock_skew_stays_unknown_and_settles_once_clocks_agree(
     net: SmallNetwork, client: TestClient
 ) -> None:

@@ -352,11 +352,6 @@ def test_a_filing_for_a_province_covers_its_cities_and_no_other(
     assert_sides_agree(net)
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "src bug: HomeSide.file (and revoke) take 'today' as self.clock().date(), the UTC date of "
-    "an aware UTC clock, while settlements use the Asia/Shanghai date (visit_side.local_date); "
-    "from 00:00 to 08:00 Beijing time a new filing starts the day before and a temporary one "
-    "ends a day early"))
 def test_a_filing_made_just_after_midnight_in_shanghai_starts_that_day(
     tmp_path: Path, db_url_for: Callable[[str], str] | None
 ) -> None:

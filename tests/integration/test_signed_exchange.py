@@ -182,12 +182,7 @@ def test_a_replayed_message_is_rejected_and_charges_nothing_more(net: SmallNetwo
 
 @pytest.mark.parametrize(
     "db_url_for",
-    ["sqlite", pytest.param("postgresql", marks=pytest.mark.xfail(strict=True, reason=(
-        "src bug: NodeTransaction._insert_new trusts CursorResult.rowcount, which is -1 for "
-        "INSERT .. ON CONFLICT DO NOTHING on PostgreSQL (SQLAlchemy 2.1 + psycopg), so it "
-        "always answers 'new': log_inbound never detects a replayed msgid (only the in-memory "
-        "window does, gone on restart), and insert_visit_settlement never reports that a "
-        "concurrent request inserted the id first")))],
+    ["sqlite", "postgresql"],
     indirect=True,
 )
 def test_a_message_replayed_after_the_home_node_restarted_is_still_rejected(
@@ -252,12 +247,6 @@ class AnswerSwapped:
         return self.old_answer if json.loads(payload)["kind"] == "commit" else answer
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "src bug: Exchange.call accepts a signed answer whose in_reply_to is None (and never checks "
-    "its recipient); the home's gate signs such refusals for envelopes it cannot open, so any "
-    "captured one can stand in for the answer to a commit. It arrives as Unauthenticated (401) "
-    "and VisitSide._send_commit records REFUSED although the home COMMITTED: the sides "
-    "disagree and recovery never revisits a REFUSED id"))
 def test_an_old_signed_refusal_swapped_in_for_the_answer_does_not_decide_a_settlement(
     net: SmallNetwork,
 ) -> None:

@@ -101,10 +101,16 @@ _ERROR_CLASSES: dict[int, type[TongbanError]] = {
 
 
 def error_from_json(data: dict[str, Any]) -> TongbanError:
-    """Rebuild a peer's refusal as the same kind of error, keeping its stable code."""
+    """Rebuild a peer's refusal as the same kind of error, keeping its stable code.
+
+    A refusal by the peer's gate (signature, staleness, replay) stays a ``MessageRejected``:
+    the message was not processed, which is not the same as a business refusal.
+    """
     status = int(data.get("status", 422))
     code = str(data.get("code", "PEER_ERROR"))
     detail = str(data.get("detail", code))
+    if data.get("kind") == "message_rejected":
+        return MessageRejected(code, detail)
     if code in {"INVALID_LINE", "AMOUNT_MISMATCH"} or (
         status == 422 and code.startswith("INVALID")
     ):
@@ -114,7 +120,10 @@ def error_from_json(data: dict[str, Any]) -> TongbanError:
 
 
 def error_to_json(error: TongbanError) -> dict[str, Any]:
-    return {"code": error.code, "status": error.status, "detail": error.detail}
+    out: dict[str, Any] = {"code": error.code, "status": error.status, "detail": error.detail}
+    if isinstance(error, MessageRejected):
+        out["kind"] = "message_rejected"
+    return out
 
 
 class ReplayWindow:
@@ -133,6 +142,15 @@ class ReplayWindow:
                 return False
             self._seen[msgid] = now_ms
             return True
+
+
+def _claimed(payload: bytes) -> tuple[str, str | None]:
+    """Who an unverifiable envelope claims to come from, so a refusal can name its request."""
+    try:
+        claimed, _ = unseal(payload)
+    except MessageRejected:
+        return "", None
+    return claimed.sender, claimed.msgid
 
 
 class Gate:
@@ -168,21 +186,26 @@ class Gate:
         return message
 
     def answer(
-        self, to: Message | None, result: dict[str, Any] | None, error: TongbanError | None
+        self,
+        to: Message | None,
+        result: dict[str, Any] | None,
+        error: TongbanError | None,
+        payload: bytes = b"",
     ) -> bytes:
         body: dict[str, Any] = (
             {"ok": False, "error": error_to_json(error)}
             if error
             else {"ok": True, "result": result}
         )
+        recipient, in_reply_to = (to.sender, to.msgid) if to else _claimed(payload)
         reply = Message(
             sender=self.identity,
-            recipient=to.sender if to else "",
+            recipient=recipient,
             msgid=uuid.uuid4().hex,
             timestamp=int(self._clock() * 1000),
             kind="reply",
             body=body,
-            in_reply_to=to.msgid if to else None,
+            in_reply_to=in_reply_to,
         )
         return seal(self._key, reply)
 
@@ -195,13 +218,13 @@ class Gate:
                 message = self.open(payload)
                 return self.answer(message, handler(message), None)
             except TongbanError as exc:
-                return self.answer(message, None, exc)
+                return self.answer(message, None, exc, payload)
             except Exception:
                 # A fault here (database down, a bug) rolled its transaction back: to the
                 # caller it is as if no answer came, so the outcome stays recoverable.
                 log.exception("fault while handling %s", message.kind if message else "message")
                 fault = Unavailable("PEER_FAULT", f"{self.identity} could not process it")
-                return self.answer(message, None, fault)
+                return self.answer(message, None, fault, payload)
 
         return handle
 
@@ -249,7 +272,8 @@ class Exchange:
             or not verify(public, signed_part(reply), signature)
         ):
             raise MessageRejected("BAD_SIGNATURE", f"the answer from {recipient} does not verify")
-        if reply.in_reply_to not in (request.msgid, None):
+        # Bound to this request: an old signed answer (even a refusal) cannot stand in for it.
+        if reply.in_reply_to != request.msgid or reply.recipient != self.identity:
             raise MessageRejected("WRONG_REPLY", f"{recipient} answered another message")
         if not reply.body.get("ok"):
             raise error_from_json(reply.body.get("error", {}))

@@ -105,6 +105,8 @@ class FaultyTransport:
         drop_answer: Fault | None = None,
     ) -> None:
         self.inner = inner
+        # The in-process endpoints it reaches, so an embedded network registers there.
+        self.inproc: InProcessTransport | None = getattr(inner, "inproc", None)
         self.drop_request = drop_request
         self.drop_answer = drop_answer
         self.dropped_requests = 0

@@ -17,9 +17,9 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from tongban.bootstrap import EmbeddedNetwork
+from tongban.domain.calendar import SHANGHAI
 from tongban.domain.money import yuan
 from tongban.domain.regions import region, yrd_regions
-from tongban.service_layer.visit_side import SHANGHAI
 
 # Piped output (CI logs, files) gets a width the summary table fits in.
 console = Console(width=None if sys.stdout.isatty() else 120)

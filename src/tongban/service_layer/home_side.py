@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
+from tongban.domain.calendar import local_date
 from tongban.domain.filing import Filing, FilingKind, validity_end, visit_categories
 from tongban.domain.identifiers import mask_id_number, parse_id_number, parse_region_code
 from tongban.domain.policy import (
@@ -250,7 +251,8 @@ class HomeSide:
 
     # --- residents' filings (备案) ---------------------------------------------------------
     def file(self, command: FileRecord) -> FilingRecord:
-        resident = parse_id_number(command.id_number, self.clock().date())
+        today = local_date(self.clock())
+        resident = parse_id_number(command.id_number, today)
         if not command.commitment:
             raise InvalidInput(
                 "COMMITMENT_REQUIRED", "filing online needs the personal commitment (承诺制)"
@@ -262,7 +264,7 @@ class HomeSide:
             kind = FilingKind(command.kind)
         except ValueError:
             raise InvalidInput("INVALID_FILING", f"unknown filing kind {command.kind!r}") from None
-        start = command.start_date or self.clock().date()
+        start = command.start_date or today
         record = FilingRecord(
             filing_id=uuid.uuid4().hex,
             person_id=0,
@@ -284,7 +286,7 @@ class HomeSide:
 
     def revoke(self, command: RevokeFiling) -> FilingRecord:
         resident = parse_id_number(command.id_number)
-        today = self.clock().date()
+        today = local_date(self.clock())
         with self.store.write() as tx:
             filing = tx.filing(command.filing_id)
             person = tx.person_by_id_number(resident.number)

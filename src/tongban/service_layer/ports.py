@@ -116,7 +116,7 @@ class NodeTx(Protocol):
 
     def outbox_add(
         self, settlement_id: str, recipient: str, kind: str, body: str, at: datetime
-    ) -> int: ...
+    ) -> None: ...
 
     def outbox_answered(
         self, settlement_id: str, kind: str, outcome: str, at: datetime

@@ -13,9 +13,10 @@ import json
 import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta, timezone
+from datetime import date, datetime, timedelta
 from typing import Any
 
+from tongban.domain.calendar import local_date
 from tongban.domain.catalogue import BillLine, CatalogueItem, ClassifiedBill, classify
 from tongban.domain.identifiers import parse_id_number, parse_institution_code
 from tongban.domain.policy import MedType
@@ -39,16 +40,7 @@ from tongban.service_layer.records import (
     VisitStatus,
 )
 
-SHANGHAI_OFFSET = timedelta(hours=8)  # Asia/Shanghai has had no daylight saving since 1991
 RECOVERY_GRACE = timedelta(seconds=30)  # scheduled recovery leaves in-flight settlements alone
-
-
-SHANGHAI = timezone(SHANGHAI_OFFSET, "Asia/Shanghai")
-
-
-def local_date(moment: datetime) -> date:
-    """The calendar date in Asia/Shanghai, which decides the accumulator year and the period."""
-    return moment.astimezone(SHANGHAI).date()
 
 
 @dataclass(frozen=True, slots=True)

@@ -11,11 +11,9 @@ from decimal import Decimal
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from sqlalchemy import Connection, Row, Table, func, insert, select, update
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-from sqlalchemy.exc import IntegrityError
 
 from tongban.adapters.storage import schema as t
+from tongban.adapters.storage import statements as sql
 from tongban.adapters.storage.database import Database
 from tongban.domain.case import parse_policy
 from tongban.domain.catalogue import CatalogueItem, CoverageClass
@@ -87,19 +85,11 @@ class NodeTransaction:
 
     def _insert_new(self, table: Table, values: Mapping[str, Any]) -> bool:
         """INSERT unless the primary key exists (no savepoint needed on either engine)."""
-        dialect = self.conn.dialect.name
-        if dialect == "postgresql":
-            stmt: Any = pg_insert(table).values(values).on_conflict_do_nothing()
-        elif dialect == "sqlite":
-            stmt = sqlite_insert(table).values(values).on_conflict_do_nothing()
-        else:  # pragma: no cover - only the two engines are supported
-            try:
-                with self.conn.begin_nested():
-                    self.conn.execute(insert(table).values(values))
-            except IntegrityError:
-                return False
-            return True
-        return bool(self.conn.execute(stmt).rowcount)
+        stmt = sql.insert_new(table, self.conn.dialect.name)
+        return self.conn.execute(stmt, dict(values)).first() is not None
+
+    def _one(self, stmt: Any, key: object) -> Row[Any] | None:
+        return self.conn.execute(stmt, {"key": key}).first()
 
     # --- meta -----------------------------------------------------------------------------
     def meta(self, key: str) -> str | None:
@@ -184,69 +174,53 @@ class NodeTransaction:
             self.conn.execute(insert(t.persons), values)
 
     def person_by_pseudonym(self, pseudonym: str) -> PersonRecord | None:
-        query = select(t.persons).where(t.persons.c.pseudonym == pseudonym)
-        if self._lock_rows:
-            query = query.with_for_update()
-        row = self.conn.execute(query).first()
+        stmt = sql.PERSON_BY_PSEUDONYM_LOCKED if self._lock_rows else sql.PERSON_BY_PSEUDONYM
+        row = self._one(stmt, pseudonym)
         return _record(PersonRecord, row) if row else None
 
     def person_by_id_number(self, id_number: str) -> PersonRecord | None:
-        row = self.conn.execute(select(t.persons).where(t.persons.c.id_number == id_number)).first()
+        row = self._one(sql.PERSON_BY_ID_NUMBER, id_number)
         return _record(PersonRecord, row) if row else None
 
     def person(self, person_id: int) -> PersonRecord | None:
-        query = select(t.persons).where(t.persons.c.person_id == person_id)
-        if self._lock_rows:
-            query = query.with_for_update()
-        row = self.conn.execute(query).first()
+        row = self._one(sql.PERSON_BY_ID_LOCKED if self._lock_rows else sql.PERSON_BY_ID, person_id)
         return _record(PersonRecord, row) if row else None
 
     def accumulator(self, person_id: int, year: int, med_type: str) -> Accumulator:
-        a = t.accumulators.c
         row = self.conn.execute(
-            select(t.accumulators).where(
-                a.person_id == person_id, a.year == year, a.med_type == med_type
-            )
+            sql.ACCUMULATOR, {"pid": person_id, "yr": year, "mt": med_type}
         ).first()
         return _record(Accumulator, row) if row else Accumulator()
 
     def apply_delta(self, person_id: int, year: int, med_type: str, delta: StateDelta) -> None:
         """Add a commit's delta (or a cancel's reversed delta) to the person's state."""
-        a = t.accumulators.c
+        key = {"pid": person_id, "yr": year, "mt": med_type}
         done = self.conn.execute(
-            update(t.accumulators)
-            .where(a.person_id == person_id, a.year == year, a.med_type == med_type)
-            .values(
-                deductible_used=a.deductible_used + delta.deductible_used,
-                fund_paid=a.fund_paid + delta.fund_paid,
-                admissions=a.admissions + delta.admissions,
-            )
+            sql.ADD_TO_ACCUMULATOR,
+            key
+            | {
+                "d_ded": delta.deductible_used,
+                "d_fund": delta.fund_paid,
+                "d_adm": delta.admissions,
+            },
         )
         if done.rowcount == 0:
             self.conn.execute(
-                insert(t.accumulators).values(
-                    person_id=person_id,
-                    year=year,
-                    med_type=med_type,
-                    deductible_used=delta.deductible_used,
-                    fund_paid=delta.fund_paid,
-                    admissions=delta.admissions,
-                )
+                sql.insert_into(t.accumulators),
+                {
+                    "person_id": person_id,
+                    "year": year,
+                    "med_type": med_type,
+                    "deductible_used": delta.deductible_used,
+                    "fund_paid": delta.fund_paid,
+                    "admissions": delta.admissions,
+                },
             )
         if delta.account_debit:
-            p = t.persons.c
-            self.conn.execute(
-                update(t.persons)
-                .where(p.person_id == person_id)
-                .values(account_balance=p.account_balance - delta.account_debit)
-            )
+            self.conn.execute(sql.DEBIT_ACCOUNT, {"pid": person_id, "debit": delta.account_debit})
 
     def filings_of(self, person_id: int) -> list[FilingRecord]:
-        rows = self.conn.execute(
-            select(t.filings)
-            .where(t.filings.c.person_id == person_id)
-            .order_by(t.filings.c.created_at)
-        )
+        rows = self.conn.execute(sql.FILINGS_OF, {"key": person_id})
         return [_record(FilingRecord, r) for r in rows]
 
     def filing(self, filing_id: str) -> FilingRecord | None:
@@ -265,14 +239,12 @@ class NodeTransaction:
 
     # --- home role: settlements -----------------------------------------------------------
     def home_settlement(self, settlement_id: str) -> HomeSettlementRecord | None:
-        row = self.conn.execute(
-            select(t.home_settlements).where(t.home_settlements.c.settlement_id == settlement_id)
-        ).first()
+        row = self._one(sql.HOME_SETTLEMENT, settlement_id)
         return _record(HomeSettlementRecord, row) if row else None
 
     def insert_home_settlement(self, record: HomeSettlementRecord) -> None:
         values = asdict(record) | {"status": record.status.value}
-        self.conn.execute(insert(t.home_settlements).values(values))
+        self.conn.execute(sql.insert_into(t.home_settlements), values)
 
     def mark_home_cancelled(self, settlement_id: str, at: datetime) -> None:
         self.conn.execute(
@@ -291,16 +263,14 @@ class NodeTransaction:
 
     # --- visit role -----------------------------------------------------------------------
     def insert_visit(self, record: VisitRecord) -> None:
-        self.conn.execute(insert(t.visits).values(asdict(record)))
+        self.conn.execute(sql.insert_into(t.visits), asdict(record))
 
     def visit(self, visit_id: str) -> VisitRecord | None:
-        row = self.conn.execute(select(t.visits).where(t.visits.c.visit_id == visit_id)).first()
+        row = self._one(sql.VISIT, visit_id)
         return _record(VisitRecord, row) if row else None
 
     def visit_settlement(self, settlement_id: str) -> VisitSettlementRecord | None:
-        row = self.conn.execute(
-            select(t.visit_settlements).where(t.visit_settlements.c.settlement_id == settlement_id)
-        ).first()
+        row = self._one(sql.VISIT_SETTLEMENT, settlement_id)
         return _record(VisitSettlementRecord, row) if row else None
 
     def insert_visit_settlement(self, record: VisitSettlementRecord) -> bool:
@@ -310,11 +280,7 @@ class NodeTransaction:
 
     def update_visit_settlement(self, settlement_id: str, **values: Any) -> None:
         values = {k: (v.value if isinstance(v, VisitStatus) else v) for k, v in values.items()}
-        self.conn.execute(
-            update(t.visit_settlements)
-            .where(t.visit_settlements.c.settlement_id == settlement_id)
-            .values(**values)
-        )
+        self.conn.execute(sql.UPDATE_VISIT_SETTLEMENT, {"key": settlement_id, **values})
 
     def unresolved_settlements(self, created_before: datetime | None) -> list[str]:
         c = t.visit_settlements.c
@@ -329,32 +295,26 @@ class NodeTransaction:
 
     def outbox_add(
         self, settlement_id: str, recipient: str, kind: str, body: str, at: datetime
-    ) -> int:
-        result = self.conn.execute(
-            insert(t.outbox)
-            .values(
-                settlement_id=settlement_id,
-                recipient=recipient,
-                kind=kind,
-                body=body,
-                created_at=at,
-            )
-            .returning(t.outbox.c.outbox_id)
+    ) -> None:
+        self.conn.execute(
+            sql.insert_into(t.outbox),
+            {
+                "settlement_id": settlement_id,
+                "recipient": recipient,
+                "kind": kind,
+                "body": body,
+                "created_at": at,
+            },
         )
-        return int(result.scalar_one())
 
     def outbox_answered(self, settlement_id: str, kind: str, outcome: str, at: datetime) -> None:
-        o = t.outbox.c
         self.conn.execute(
-            update(t.outbox)
-            .where(o.settlement_id == settlement_id, o.kind == kind, o.answered_at.is_(None))
-            .values(answered_at=at, outcome=outcome)
+            sql.OUTBOX_ANSWERED, {"sid": settlement_id, "k": kind, "at": at, "outcome": outcome}
         )
 
     def located(self, pseudonym: str) -> str | None:
-        return self.conn.scalar(
-            select(t.locator_cache.c.home_region).where(t.locator_cache.c.pseudonym == pseudonym)
-        )
+        row = self._one(sql.LOCATED, pseudonym)
+        return str(row[0]) if row else None
 
     def remember_location(self, pseudonym: str, home_region: str) -> None:
         if not self._insert_new(
