@@ -32,7 +32,7 @@ from tongban.canonical import canonical_json
 from tongban.domain.directory import HUB, Directory, Member
 from tongban.domain.regions import region as region_info
 from tongban.domain.regions import yrd_regions
-from tongban.errors import MessageRejected
+from tongban.errors import MessageRejected, TongbanError
 from tongban.service_layer.hub import Hub
 from tongban.service_layer.node import NodeService
 
@@ -100,7 +100,7 @@ class DirectoryCache:
         if member is None and time.monotonic() - self._last_refresh > 10:
             try:
                 self.refresh()
-            except Exception:  # the hub being down must not stop settlement
+            except TongbanError:  # the hub being down must not stop settlement
                 return None
             member = self._directory.member(region) if self._directory else None
         return member

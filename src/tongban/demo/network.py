@@ -109,19 +109,30 @@ def open_demo_network(
     network = (
         EmbeddedNetwork(data_dir, clock=clock) if clock else EmbeddedNetwork(data_dir)
     ).open()
-    cred_path = data_dir / CREDENTIALS
-    keys: dict[str, str] = json.loads(cred_path.read_text()) if cred_path.exists() else {}
+    keys = seed_sample_data(network, seed, today, progress)
+    return network, keys
+
+
+def seed_sample_data(
+    network: EmbeddedNetwork, seed: int, today: date, progress: Progress | None = None
+) -> dict[str, str]:
+    """Seed every node of the network not seeded yet; returns all hospital API keys.
+
+    The keys are kept in ``demo-credentials.json`` (mode 0600) beside the databases.
+    """
+    path = network.data_dir / CREDENTIALS
+    keys: dict[str, str] = json.loads(path.read_text()) if path.exists() else {}
     for code, runtime in network.nodes.items():
         with runtime.store.read() as tx:
             seeded = tx.meta("seeded")
         if not seeded:
             keys.update(_seed_node(network, code, seed, today))
-            if not cred_path.exists():
-                cred_path.touch(mode=0o600)
-            cred_path.write_text(json.dumps(keys, indent=0))
+            path.touch(mode=0o600)
+            path.chmod(0o600)  # hospital API keys: readable by the operator only
+            path.write_text(json.dumps(keys, indent=0))
         if progress:
             progress(code, 1)
-    return network, keys
+    return keys
 
 
 def _seed_node(network: EmbeddedNetwork, code: str, seed: int, today: date) -> dict[str, str]:

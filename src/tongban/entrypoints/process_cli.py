@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import threading
+from datetime import datetime
 from pathlib import Path
 from typing import Annotated
 
@@ -14,6 +15,7 @@ from tongban.adapters.signing import load_or_create_key
 from tongban.adapters.storage.database import sqlite_url
 from tongban.adapters.transport import RoutingTransport
 from tongban.bootstrap import EmbeddedNetwork, build_hub, build_node
+from tongban.domain.calendar import SHANGHAI
 from tongban.domain.directory import Member
 from tongban.domain.identifiers import parse_region_code
 from tongban.domain.regions import region as region_info
@@ -42,8 +44,6 @@ def init(
     seed: Annotated[int, typer.Option(help="seed for the sample data")] = 2026,
 ) -> None:
     """Create keys and databases, admit the nodes with their URLs, publish the directory."""
-    from datetime import date
-
     endpoints: dict[str, str] = {}
     for item in node:
         code, _, url = item.partition("=")
@@ -53,19 +53,9 @@ def init(
             raise typer.BadParameter(exc.detail) from None
     network = EmbeddedNetwork(data_dir).open(endpoints)
     if sample_data:
-        from tongban.demo.network import CREDENTIALS, _seed_node
+        from tongban.demo.network import seed_sample_data
 
-        keys = {}
-        for code in endpoints:
-            with network.nodes[code].store.read() as tx:
-                seeded = tx.meta("seeded")
-            if not seeded:
-                keys.update(_seed_node(network, code, seed, date.today()))
-        path = data_dir / CREDENTIALS
-        old = json.loads(path.read_text()) if path.exists() else {}
-        path.touch(mode=0o600)
-        path.chmod(0o600)  # hospital API keys: readable by the operator only
-        path.write_text(json.dumps(old | keys, indent=0))
+        seed_sample_data(network, seed, datetime.now(SHANGHAI).date())
     network.hub.hub.endpoint = hub.rstrip("/")
     network.hub.hub.admit(
         [

@@ -210,9 +210,8 @@ class HomeSide:
                 raise Forbidden("NOT_YOUR_SETTLEMENT", "settled by another region")
             if record.status is HomeStatus.COMMITTED:
                 assert record.person_id is not None and record.delta and record.year
-                tx.person(
-                    record.person_id
-                )  # locks the person row (the unit of locking) on PostgreSQL
+                # Lock the person row first: on PostgreSQL it is the unit of serialisation.
+                tx.person(record.person_id)
                 delta = wire.delta_from_json(record.delta)
                 tx.apply_delta(
                     record.person_id, record.year, str(record.med_type), delta.reversed()

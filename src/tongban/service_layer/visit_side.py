@@ -282,27 +282,11 @@ class VisitSide:
             result = self.caller.call(record.home_region, "commit", body)
         except (Unavailable, MessageRejected):
             return self._mark(sid, "commit", "UNKNOWN", status=VisitStatus.UNKNOWN)
-        except Conflict as exc:
-            if exc.code != "SETTLEMENT_VOIDED":
-                self._mark(
-                    sid,
-                    "commit",
-                    exc.code,
-                    status=VisitStatus.REFUSED,
-                    error_code=exc.code,
-                    error_detail=exc.detail,
-                )
-                raise
-            self._mark(sid, "commit", exc.code, status=VisitStatus.VOIDED, error_code=exc.code)
-            raise
-        except TongbanError as exc:
+        except TongbanError as exc:  # the home answered no: final for this id
+            voided = exc.code == "SETTLEMENT_VOIDED"
+            status = VisitStatus.VOIDED if voided else VisitStatus.REFUSED
             self._mark(
-                sid,
-                "commit",
-                exc.code,
-                status=VisitStatus.REFUSED,
-                error_code=exc.code,
-                error_detail=exc.detail,
+                sid, "commit", exc.code, status=status, error_code=exc.code, error_detail=exc.detail
             )
             raise
         return self._apply_home_state(sid, result)

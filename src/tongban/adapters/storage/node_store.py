@@ -329,38 +329,23 @@ class NodeTransaction:
     def visit_totals(self, settled_on: date | None) -> list[RouteTotals]:
         """Settlements at this node's institutions, by home region and status."""
         c = t.visit_settlements.c
-        query = select(
-            c.home_region,
-            c.status,
-            func.count(),
-            func.coalesce(func.sum(c.medfee_sumamt), 0),
-            func.coalesce(func.sum(c.hifp_pay), 0),
-            func.coalesce(func.sum(c.acct_pay), 0),
-            func.coalesce(func.sum(c.psn_cash_pay), 0),
-        ).group_by(c.home_region, c.status)
-        if settled_on is not None:
-            query = query.where(c.settled_on == settled_on)
-        return [
-            RouteTotals(r[0], str(r[1]), *(int(v) for v in r[2:])) for r in self.conn.execute(query)
-        ]
+        return self._totals(c.home_region, c, c.psn_cash_pay, settled_on)
 
     def home_totals(self, settled_on: date | None) -> list[RouteTotals]:
         """Settlements of this node's insured elsewhere, by visit region and status."""
         c = t.home_settlements.c
+        cash = c.medfee_sumamt - c.hifp_pay - c.acct_pay
+        return self._totals(c.visit_region, c, cash, settled_on)
+
+    def _totals(self, other: Any, c: Any, cash: Any, settled_on: date | None) -> list[RouteTotals]:
+        sums = [c.medfee_sumamt, c.hifp_pay, c.acct_pay, cash]
         query = select(
-            c.visit_region,
-            c.status,
-            func.count(),
-            func.coalesce(func.sum(c.medfee_sumamt), 0),
-            func.coalesce(func.sum(c.hifp_pay), 0),
-            func.coalesce(func.sum(c.acct_pay), 0),
-            func.coalesce(func.sum(c.medfee_sumamt - c.hifp_pay - c.acct_pay), 0),
-        ).group_by(c.visit_region, c.status)
+            other, c.status, func.count(), *(func.coalesce(func.sum(x), 0) for x in sums)
+        ).group_by(other, c.status)
         if settled_on is not None:
             query = query.where(c.settled_on == settled_on)
-        return [
-            RouteTotals(r[0], str(r[1]), *(int(v) for v in r[2:])) for r in self.conn.execute(query)
-        ]
+        rows = self.conn.execute(query)
+        return [RouteTotals(r[0], str(r[1]), *(int(v) for v in r[2:])) for r in rows]
 
     def count(self, table: str) -> int:
         return int(
