@@ -33,9 +33,9 @@ from network_fixtures import (
 from tongban.adapters.exchange import seal, signed_part, unseal
 from tongban.adapters.signing import load_or_create_key, verify
 from tongban.bootstrap import EmbeddedNetwork
+from tongban.domain.calendar import local_date
 from tongban.entrypoints.api.embedded import create_network_app
 from tongban.service_layer.ports import Message
-from tongban.service_layer.visit_side import local_date
 
 UNTOUCHED = {"deductible_used": 0, "fund_paid": 0, "admissions": 0, "account_balance": 2000}
 CHARGED = {"deductible_used": 7888, "fund_paid": 0, "admissions": 0, "account_balance": 0}

@@ -30,7 +30,7 @@ from tongban.service_layer.commands import (
 )
 from tongban.service_layer.node import NodeService
 from tongban.service_layer.records import FilingRecord, VisitStatus
-from tongban.service_layer.visit_side import SettlementView
+from tongban.service_layer.views import SettlementView
 
 MAX_EXCHANGE_BYTES = 1_000_000
 PROBLEM: dict[str, Any] = {"model": None, "content": {PROBLEM_JSON: {}}}

@@ -1,0 +1,76 @@
+"""What the visit node answers the hospital: visits, previews, settlements, recovery reports."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from typing import Any
+
+from tongban.service_layer.records import VisitSettlementRecord, VisitStatus
+
+
+@dataclass(frozen=True, slots=True)
+class VisitView:
+    visit_id: str
+    institution_code: str
+    home_region: str
+    insutype: str
+    med_type: str
+    emergency: bool
+    visit_date: date
+    masked_id: str
+    masked_name: str
+    filed: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Preview:
+    visit_id: str
+    split: dict[str, Any]
+    filing: str
+    lines: list[dict[str, Any]]
+
+
+@dataclass(frozen=True, slots=True)
+class SettlementView:
+    settlement_id: str
+    status: VisitStatus
+    visit_id: str
+    institution_code: str
+    home_region: str
+    settled_on: date
+    split: dict[str, Any] | None
+    lines: list[dict[str, Any]]
+    error_code: str | None = None
+    error_detail: str | None = None
+    settled_at: datetime | None = None
+    cancelled_at: datetime | None = None
+
+    @staticmethod
+    def of(record: VisitSettlementRecord) -> SettlementView:
+        return SettlementView(
+            settlement_id=record.settlement_id,
+            status=record.status
+            if isinstance(record.status, VisitStatus)
+            else VisitStatus(record.status),
+            visit_id=record.visit_id,
+            institution_code=record.institution_code,
+            home_region=record.home_region,
+            settled_on=record.settled_on,
+            split=json.loads(record.split) if record.split else None,
+            lines=json.loads(record.lines),
+            error_code=record.error_code,
+            error_detail=record.error_detail,
+            settled_at=record.settled_at,
+            cancelled_at=record.cancelled_at,
+        )
+
+
+@dataclass
+class RecoveryReport:
+    settled: list[str] = field(default_factory=list)
+    voided: list[str] = field(default_factory=list)
+    refused: list[str] = field(default_factory=list)
+    cancelled: list[str] = field(default_factory=list)
+    still_unknown: list[str] = field(default_factory=list)
