@@ -146,8 +146,9 @@ def build_node(
     hub_public_key: str,
     locator_key: bytes,
     clock: Callable[[], datetime] = utc_now,
+    migrate: bool = True,
 ) -> NodeRuntime:
-    store = open_node_store(db_url)
+    store = open_node_store(db_url, migrate)
 
     def load() -> str | None:
         with store.read() as tx:
@@ -177,8 +178,9 @@ def build_hub(
     key: Ed25519PrivateKey,
     endpoint: str,
     clock: Callable[[], datetime] = utc_now,
+    migrate: bool = True,
 ) -> HubRuntime:
-    store = open_hub_store(db_url)
+    store = open_hub_store(db_url, migrate)
     hub = Hub(store, endpoint, lambda data: sign(key, data), clock)
     gate = Gate(HUB, key, hub.public_key_of, clock=lambda: clock().timestamp())
     return HubRuntime(hub, gate, store, public_key_b64(key))

@@ -11,7 +11,7 @@ import typer
 from rich.console import Console
 
 from tongban.domain.case import CaseFormatError, run_case
-from tongban.entrypoints import demo_cli, process_cli
+from tongban.entrypoints import db_cli, demo_cli, process_cli
 
 app = typer.Typer(
     name="tongban",
@@ -61,6 +61,7 @@ app.command()(demo_cli.summary)
 app.add_typer(process_cli.network_app, name="network")
 app.command()(process_cli.hub)
 app.command()(process_cli.node)
+app.add_typer(db_cli.db_app, name="db")
 
 
 def main() -> None:

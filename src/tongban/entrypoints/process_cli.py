@@ -6,13 +6,14 @@ import json
 import threading
 from datetime import datetime
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
 
 from tongban.adapters.signing import load_or_create_key
 from tongban.adapters.storage.database import sqlite_url
+from tongban.adapters.storage.migrations import SchemaBehind
 from tongban.adapters.transport import RoutingTransport
 from tongban.bootstrap import EmbeddedNetwork, build_hub, build_node
 from tongban.domain.calendar import SHANGHAI
@@ -40,18 +41,23 @@ def init(
     data_dir: DataDir,
     hub: Annotated[str, typer.Option(help="the hub's base URL, e.g. http://127.0.0.1:8100")],
     node: Annotated[list[str], typer.Option(help="REGION=URL, once per node")],
+    db: Annotated[
+        list[str] | None,
+        typer.Option(help="REGION=URL: put that node's database there (default: SQLite)"),
+    ] = None,
     sample_data: Annotated[bool, typer.Option(help="seed the demo's sample data")] = False,
     seed: Annotated[int, typer.Option(help="seed for the sample data")] = 2026,
 ) -> None:
     """Create keys and databases, admit the nodes with their URLs, publish the directory."""
-    endpoints: dict[str, str] = {}
-    for item in node:
-        code, _, url = item.partition("=")
-        try:
-            endpoints[parse_region_code(code)] = url.rstrip("/")
-        except TongbanError as exc:
-            raise typer.BadParameter(exc.detail) from None
-    network = EmbeddedNetwork(data_dir).open(endpoints)
+    endpoints = _pairs(node, "--node")
+    databases = _pairs(db or [], "--db")
+    unknown = set(databases) - set(endpoints)
+    if unknown:
+        raise typer.BadParameter(f"--db names regions without --node: {sorted(unknown)}")
+    network = EmbeddedNetwork(
+        data_dir,
+        db_url_for=lambda name: databases.get(name) or default_database_url(data_dir, name),
+    ).open(endpoints)
     if sample_data:
         from tongban.demo.network import seed_sample_data
 
@@ -64,7 +70,14 @@ def init(
         ]
     )
     (data_dir / NETWORK_FILE).write_text(
-        json.dumps({"hub_endpoint": hub.rstrip("/"), "hub_public_key": network.hub.public_key})
+        json.dumps(
+            {
+                "hub_endpoint": hub.rstrip("/"),
+                "hub_public_key": network.hub.public_key,
+                "databases": databases,  # nodes not named here use SQLite in the data dir
+            },
+            indent=1,
+        )
     )
     network.close()
     console.print(
@@ -84,7 +97,13 @@ def hub(
 
     settings = _settings(data_dir)
     key = load_or_create_key(data_dir / "hub" / "hub.key")
-    runtime = build_hub(sqlite_url(data_dir / "hub" / "hub.db"), key, settings["hub_endpoint"])
+    try:
+        runtime = build_hub(
+            sqlite_url(data_dir / "hub" / "hub.db"), key, settings["hub_endpoint"], migrate=False
+        )
+    except SchemaBehind as exc:
+        console.print(f"[red]error[/]: {exc.detail}")
+        raise typer.Exit(2) from None
     host, port = _listen(listen)
     console.print(f"hub listening on http://{host}:{port}")
     uvicorn.run(
@@ -111,15 +130,21 @@ def node(
     node_dir = data_dir / "nodes" / region
     key = load_or_create_key(node_dir / "node.key")
     locator_key = bytes.fromhex((data_dir / "network" / "locator.key").read_text().strip())
-    runtime = build_node(
-        region,
-        db or sqlite_url(node_dir / "node.db"),
-        key,
-        RoutingTransport(),
-        settings["hub_endpoint"],
-        settings["hub_public_key"],
-        locator_key,
-    )
+    url = db or node_database_url(data_dir, region)
+    try:
+        runtime = build_node(
+            region,
+            url,
+            key,
+            RoutingTransport(),
+            settings["hub_endpoint"],
+            settings["hub_public_key"],
+            locator_key,
+            migrate=False,  # upgrading is the operator's explicit step: `tongban db upgrade`
+        )
+    except SchemaBehind as exc:
+        console.print(f"[red]error[/]: {exc.detail}")
+        raise typer.Exit(2) from None
     try:
         runtime.directory.refresh()
     except TongbanError as exc:
@@ -147,10 +172,36 @@ def node(
         runtime.close()
 
 
-def _settings(data_dir: Path) -> dict[str, str]:
+def _settings(data_dir: Path) -> dict[str, Any]:
     path = data_dir / NETWORK_FILE
     if not path.exists():
         console.print(f"[red]error[/]: {path} not found: run `tongban network init` first")
         raise typer.Exit(2)
-    settings: dict[str, str] = json.loads(path.read_text())
+    settings: dict[str, Any] = json.loads(path.read_text())
     return settings
+
+
+def default_database_url(data_dir: Path, name: str) -> str:
+    path = data_dir / "hub" / "hub.db" if name == "hub" else data_dir / "nodes" / name / "node.db"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return sqlite_url(path)
+
+
+def node_database_url(data_dir: Path, region: str) -> str:
+    """The database `network init` gave this node (network.json), else its SQLite file."""
+    path = data_dir / NETWORK_FILE
+    databases = json.loads(path.read_text()).get("databases", {}) if path.exists() else {}
+    return str(databases.get(region) or default_database_url(data_dir, region))
+
+
+def _pairs(items: list[str], option: str) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for item in items:
+        code, _, value = item.partition("=")
+        if not value:
+            raise typer.BadParameter(f"{option} takes REGION=VALUE, got {item!r}")
+        try:
+            out[parse_region_code(code)] = value.rstrip("/")
+        except TongbanError as exc:
+            raise typer.BadParameter(exc.detail) from None
+    return out

@@ -145,6 +145,7 @@ class HomeSide:
         with self.store.write() as tx:
             tx.log_inbound(message.msgid, message.sender, message.kind, now)
             person = tx.person_by_pseudonym(request.pseudonym)  # row-locked on PostgreSQL
+            now = self.clock()  # after the lock: commit times follow the serial order
             existing = tx.home_settlement(request.settlement_id)
             if existing is not None:
                 return self._repeat(existing, message.sender, digest)

@@ -16,6 +16,8 @@ from typing import Any
 from sqlalchemy import Connection, Engine, MetaData, create_engine, event
 from sqlalchemy.pool import NullPool
 
+from tongban.adapters.storage.migrations import Schema, ensure_current, upgrade_to_head
+
 
 def sqlite_url(path: Path) -> str:
     return f"sqlite:///{path}"
@@ -63,8 +65,14 @@ class Database:
         self.is_sqlite = url.startswith("sqlite")
         self._writer = threading.Lock()
 
-    def create_schema(self) -> None:
-        self.metadata.create_all(self.engine)
+    def prepare(self, schema: Schema, migrate: bool) -> None:
+        """Upgrade the schema to this version's head, or refuse to run on one that is behind."""
+        if migrate:
+            upgrade_to_head(self.engine, schema)
+        else:
+            ensure_current(
+                self.engine, schema, self.engine.url.render_as_string(hide_password=True)
+            )
 
     @contextmanager
     def write(self) -> Iterator[Connection]:

@@ -77,7 +77,8 @@ class HubStore:
             )
 
 
-def open_hub_store(url: str) -> HubStore:
+def open_hub_store(url: str, migrate: bool = True) -> HubStore:
+    """Open the hub's database; ``migrate=False`` refuses one whose schema is behind."""
     db = Database(url, t.hub_metadata)
-    db.create_schema()
+    db.prepare("hub", migrate)
     return HubStore(db)

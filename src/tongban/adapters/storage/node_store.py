@@ -370,7 +370,8 @@ class NodeStore:
             yield NodeTransaction(conn, lock_rows=False)
 
 
-def open_node_store(url: str) -> NodeStore:
+def open_node_store(url: str, migrate: bool = True) -> NodeStore:
+    """Open a node's database; ``migrate=False`` refuses one whose schema is behind."""
     db = Database(url, t.node_metadata)
-    db.create_schema()
+    db.prepare("node", migrate)
     return NodeStore(db)
