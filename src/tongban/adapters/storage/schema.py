@@ -115,6 +115,8 @@ home_settlements = Table(
     Column("settled_on", Date),
     Column("committed_at", DateTime(timezone=True)),
     Column("cancelled_at", DateTime(timezone=True)),
+    # Day summaries and monthly period reports select by date (migration node_0002).
+    Index("ix_home_settlements_settled_on", "settled_on"),
 )
 
 inbox = Table(
@@ -167,6 +169,7 @@ visit_settlements = Table(
     Column("settled_at", DateTime(timezone=True)),
     Column("cancelled_at", DateTime(timezone=True)),
     Index("ix_visit_settlements_status", "status"),
+    Index("ix_visit_settlements_settled_on", "settled_on"),
 )
 
 outbox = Table(
