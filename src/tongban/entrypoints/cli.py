@@ -11,7 +11,7 @@ import typer
 from rich.console import Console
 
 from tongban.domain.case import CaseFormatError, run_case
-from tongban.entrypoints import db_cli, demo_cli, process_cli
+from tongban.entrypoints import db_cli, demo_cli, process_cli, up_cli
 
 app = typer.Typer(
     name="tongban",
@@ -62,7 +62,12 @@ app.add_typer(process_cli.network_app, name="network")
 app.command()(process_cli.hub)
 app.command()(process_cli.node)
 app.add_typer(db_cli.db_app, name="db")
+app.command()(up_cli.up)
 
 
 def main() -> None:
     app()
+
+
+if __name__ == "__main__":  # `tongban up` starts its children with `python -m` this module
+    main()

@@ -48,42 +48,87 @@ def init(
     sample_data: Annotated[bool, typer.Option(help="seed the demo's sample data")] = False,
     seed: Annotated[int, typer.Option(help="seed for the sample data")] = 2026,
 ) -> None:
-    """Create keys and databases, admit the nodes with their URLs, publish the directory."""
+    """Create keys and databases, admit the nodes with their URLs, publish the directory.
+
+    Safe to run again: keys and seeded data are reused; new nodes and changed URLs re-admitted.
+    """
     endpoints = _pairs(node, "--node")
     databases = _pairs(db or [], "--db")
     unknown = set(databases) - set(endpoints)
     if unknown:
         raise typer.BadParameter(f"--db names regions without --node: {sorted(unknown)}")
-    network = EmbeddedNetwork(
-        data_dir,
-        db_url_for=lambda name: databases.get(name) or default_database_url(data_dir, name),
-    ).open(endpoints)
-    if sample_data:
-        from tongban.demo.network import seed_sample_data
-
-        seed_sample_data(network, seed, datetime.now(SHANGHAI).date())
-    network.hub.hub.endpoint = hub.rstrip("/")
-    network.hub.hub.admit(
-        [
-            Member(code, region_info(code).name_zh, url, network.nodes[code].public_key)
-            for code, url in endpoints.items()
-        ]
-    )
-    (data_dir / NETWORK_FILE).write_text(
-        json.dumps(
-            {
-                "hub_endpoint": hub.rstrip("/"),
-                "hub_public_key": network.hub.public_key,
-                "databases": databases,  # nodes not named here use SQLite in the data dir
-            },
-            indent=1,
-        )
-    )
-    network.close()
+    init_network(data_dir, hub, endpoints, databases, sample_data, seed)
     console.print(
         f"network in {data_dir}: hub {hub}, nodes "
         + ", ".join(f"{c} {u}" for c, u in endpoints.items())
     )
+
+
+def init_network(
+    data_dir: Path,
+    hub_url: str,
+    endpoints: dict[str, str],
+    databases: dict[str, str],
+    sample_data: bool,
+    seed: int,
+) -> None:
+    """Create (or reopen) the network in ``data_dir`` and admit ``endpoints`` at these URLs.
+
+    Idempotent: keys are created once and kept with each node's data, a node is seeded at most
+    once, and regions admitted earlier but not named here keep their entry. ``databases``
+    maps a region to its database URL; a region named in ``endpoints`` but not there uses
+    SQLite in the data dir. ``tongban network init`` and ``tongban up`` both call this.
+    """
+    hub_url = hub_url.rstrip("/")
+    endpoints = {code: url.rstrip("/") for code, url in endpoints.items()}
+    path = data_dir / NETWORK_FILE
+    previous: dict[str, Any] = json.loads(path.read_text()) if path.exists() else {}
+    recorded = {  # earlier regions keep their database; the ones named here get what is asked
+        code: url
+        for code, url in previous.get("databases", {}).items()
+        if code not in endpoints
+    } | databases
+    network = EmbeddedNetwork(
+        data_dir,
+        db_url_for=lambda name: recorded.get(name) or default_database_url(data_dir, name),
+    ).open(endpoints)
+    try:
+        if sample_data:
+            from tongban.demo.network import seed_sample_data
+
+            seed_sample_data(network, seed, datetime.now(SHANGHAI).date())
+        # open() admits the nodes at in-process URLs for seeding; the real URLs go in last.
+        network.hub.hub.endpoint = hub_url
+        network.hub.hub.admit(
+            [
+                Member(code, region_info(code).name_zh, url, network.nodes[code].public_key)
+                for code, url in endpoints.items()
+            ]
+        )
+        # Each node caches the published directory, so it can start while the hub is down.
+        for runtime in network.nodes.values():
+            runtime.directory.refresh()
+        settings = {
+            "hub_endpoint": hub_url,
+            "hub_public_key": network.hub.public_key,
+            "databases": recorded,  # nodes not named here use SQLite in the data dir
+            "endpoints": previous.get("endpoints", {}) | endpoints,
+            "sample_data": bool(previous.get("sample_data")) or sample_data,
+        }
+    finally:
+        network.close()
+    partial = path.with_suffix(".tmp")  # never leave a half-written network.json behind
+    partial.write_text(json.dumps(settings, indent=1))
+    partial.replace(path)
+
+
+def read_settings(data_dir: Path) -> dict[str, Any] | None:
+    """The network.json of ``data_dir``, or None when no network was initialised there."""
+    path = data_dir / NETWORK_FILE
+    if not path.exists():
+        return None
+    settings: dict[str, Any] = json.loads(path.read_text())
+    return settings
 
 
 def hub(
