@@ -188,6 +188,7 @@ def _serve(network: EmbeddedNetwork, keys: dict[str, str], host: str, port: int)
     import uvicorn
 
     from tongban.entrypoints.api.embedded import create_network_app
+    from tongban.entrypoints.observability import observe_recovery
 
     port = _free_port(host, port)
     base = f"http://{host}:{port}"
@@ -195,18 +196,21 @@ def _serve(network: EmbeddedNetwork, keys: dict[str, str], host: str, port: int)
     console.print(f"\nServing the network at [bold]{base}/[/]")
     console.print(f"  Shanghai node API docs: {base}/nodes/310000/docs")
     console.print(f"  hub directory:          {base}/hub/v1/directory")
+    console.print(f"  Shanghai node metrics:  {base}/nodes/310000/metrics")
     console.print(f"  a Shanghai hospital's API key ({sample}): {keys[sample]}")
     console.print(
         "  all hospital keys: demo-credentials.json in the data directory.  Ctrl-C stops."
     )
     stop = threading.Event()
+    app = create_network_app(network)
 
     def recover_periodically() -> None:
         while not stop.wait(30):
-            network.recover_all()
+            for code, report in network.recover_all().items():
+                observe_recovery(app.state.node_metrics[code], report)
 
     threading.Thread(target=recover_periodically, daemon=True).start()
     try:
-        uvicorn.run(create_network_app(network), host=host, port=port, log_level="warning")
+        uvicorn.run(app, host=host, port=port, log_level="warning")
     finally:
         stop.set()

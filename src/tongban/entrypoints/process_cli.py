@@ -6,7 +6,7 @@ import json
 import threading
 from datetime import datetime
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 import typer
 from rich.console import Console
@@ -134,12 +134,15 @@ def read_settings(data_dir: Path) -> dict[str, Any] | None:
 def hub(
     data_dir: DataDir,
     listen: Annotated[str, typer.Option(help="HOST:PORT")] = "127.0.0.1:8100",
+    log_format: Annotated[Literal["json", "text"], typer.Option(help="log lines")] = "json",
 ) -> None:
     """Serve the hub (directory and person locator)."""
     import uvicorn
 
     from tongban.entrypoints.api.hub_api import create_hub_app
+    from tongban.entrypoints.observability import configure_logging
 
+    configure_logging(json_lines=log_format == "json")
     settings = _settings(data_dir)
     key = load_or_create_key(data_dir / "hub" / "hub.key")
     try:
@@ -152,7 +155,12 @@ def hub(
     host, port = _listen(listen)
     console.print(f"hub listening on http://{host}:{port}")
     uvicorn.run(
-        create_hub_app(runtime.hub, runtime.handler()), host=host, port=port, log_level="warning"
+        create_hub_app(runtime.hub, runtime.handler()),
+        host=host,
+        port=port,
+        log_level="warning",
+        log_config=None,  # uvicorn's own lines go through our (masking) handler
+        access_log=False,  # raw paths carry ids: the app logs route templates instead
     )
 
 
@@ -164,13 +172,16 @@ def node(
         str | None, typer.Option(help="database URL (default: SQLite in data dir)")
     ] = None,
     workers_threads: Annotated[int, typer.Option(help="request threads")] = 40,
+    log_format: Annotated[Literal["json", "text"], typer.Option(help="log lines")] = "json",
 ) -> None:
     """Serve one region's node (both roles) over HTTP."""
     import anyio.to_thread
     import uvicorn
 
     from tongban.entrypoints.api.node_api import create_node_app
+    from tongban.entrypoints.observability import configure_logging, node_metrics, observe_recovery
 
+    configure_logging(json_lines=log_format == "json")
     settings = _settings(data_dir)
     node_dir = data_dir / "nodes" / region
     key = load_or_create_key(node_dir / "node.key")
@@ -195,15 +206,17 @@ def node(
     except TongbanError as exc:
         console.print(f"[yellow]hub unreachable ({exc.code}); using the cached directory[/]")
     stop = threading.Event()
+    metrics = node_metrics(runtime.service)
 
     def recover() -> None:
-        runtime.service.visit.recover(everything=True)  # start-up: nothing is in flight yet
+        # start-up: nothing is in flight yet
+        observe_recovery(metrics, runtime.service.visit.recover(everything=True))
         while not stop.wait(30):
-            runtime.service.visit.recover()
+            observe_recovery(metrics, runtime.service.visit.recover())
 
     threading.Thread(target=recover, daemon=True).start()
     host, port = _listen(listen)
-    app = create_node_app(runtime.service, runtime.handler())
+    app = create_node_app(runtime.service, runtime.handler(), metrics)
 
     @app.on_event("startup")
     async def _threads() -> None:
@@ -211,7 +224,10 @@ def node(
 
     console.print(f"node {region} listening on http://{host}:{port}")
     try:
-        uvicorn.run(app, host=host, port=port, log_level="warning")
+        # log_config=None: uvicorn's lines through our masking handler; no raw-path access log
+        uvicorn.run(
+            app, host=host, port=port, log_level="warning", log_config=None, access_log=False
+        )
     finally:
         stop.set()
         runtime.close()

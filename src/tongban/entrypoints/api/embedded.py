@@ -8,17 +8,34 @@ from fastapi import FastAPI
 
 from tongban.bootstrap import EmbeddedNetwork
 from tongban.domain.regions import region
-from tongban.entrypoints.api.hub_api import create_hub_app
+from tongban.entrypoints.api.hub_api import HUB_METRICS_REGION, create_hub_app
 from tongban.entrypoints.api.node_api import create_node_app
 from tongban.entrypoints.api.problems import install_problem_handlers
+from tongban.entrypoints.observability import Metrics, NodeMetrics, count_exchange, node_metrics
 
 
 def create_network_app(network: EmbeddedNetwork) -> FastAPI:
+    """Each mounted service keeps its own metrics (``app.state.node_metrics[region]``).
+
+    Messages between embedded services travel in-process and never reach HTTP, so their
+    in-process endpoints are re-registered behind the same counters as the HTTP exchange.
+    """
     app = FastAPI(title="tongban embedded network", version="1")
     install_problem_handlers(app)
-    app.mount("/hub", create_hub_app(network.hub.hub, network.hub.handler()))
+    hub_metrics = Metrics(HUB_METRICS_REGION)
+    network.inproc.register("inproc://hub", count_exchange(hub_metrics, network.hub.handler()))
+    app.mount("/hub", create_hub_app(network.hub.hub, network.hub.handler(), hub_metrics))
+    metrics: dict[str, NodeMetrics] = {}
     for code, runtime in network.nodes.items():
-        app.mount(f"/nodes/{code}", create_node_app(runtime.service, runtime.handler()))
+        metrics[code] = node_metrics(runtime.service)
+        network.inproc.register(
+            f"inproc://{code}", count_exchange(metrics[code], runtime.handler())
+        )
+        app.mount(
+            f"/nodes/{code}", create_node_app(runtime.service, runtime.handler(), metrics[code])
+        )
+    app.state.node_metrics = metrics
+    app.state.hub_metrics = hub_metrics
 
     @app.get("/")
     def index() -> dict[str, Any]:
@@ -29,6 +46,7 @@ def create_network_app(network: EmbeddedNetwork) -> FastAPI:
                     "name": region(code).name_zh,
                     "api": f"/nodes/{code}/v1",
                     "docs": f"/nodes/{code}/docs",
+                    "metrics": f"/nodes/{code}/metrics",
                 }
                 for code in network.nodes
             },

@@ -7,18 +7,37 @@ from typing import Any
 
 from fastapi import FastAPI, Request, Response
 from fastapi.concurrency import run_in_threadpool
+from sqlalchemy.exc import SQLAlchemyError
 
-from tongban.entrypoints.api.problems import install_problem_handlers
+from tongban.entrypoints.api.problems import (
+    PROBLEM_JSON,
+    install_problem_handlers,
+    storage_unavailable,
+)
+from tongban.entrypoints.observability import (
+    Metrics,
+    count_exchange,
+    instrument,
+    stored_directory_version,
+)
 from tongban.service_layer.hub import Hub
 
+HUB_METRICS_REGION = "hub"  # the `region` label of the hub's metrics
 
-def create_hub_app(hub: Hub, exchange_handler: Callable[[bytes], bytes]) -> FastAPI:
+
+def create_hub_app(
+    hub: Hub, exchange_handler: Callable[[bytes], bytes], metrics: Metrics | None = None
+) -> FastAPI:
+    """The hub's app; ``metrics`` (default: new, for the hub) is also served at /metrics."""
     app = FastAPI(
         title="tongban hub",
         version="1",
         description="Directory and person locator of the YRD network (长三角).",
     )
     install_problem_handlers(app)
+    metrics = metrics if metrics is not None else Metrics(HUB_METRICS_REGION)
+    instrument(app, metrics)
+    exchange_handler = count_exchange(metrics, exchange_handler)
 
     @app.get("/v1/directory", tags=["network"])
     def directory() -> dict[str, Any]:
@@ -30,8 +49,28 @@ def create_hub_app(hub: Hub, exchange_handler: Callable[[bytes], bytes]) -> Fast
         answer = await run_in_threadpool(exchange_handler, await request.body())
         return Response(answer, media_type="application/json")
 
-    @app.get("/v1/health", tags=["network"])
-    def health() -> dict[str, str]:
-        return {"status": "ok", "role": "hub"}
+    @app.get(
+        "/v1/health",
+        tags=["network"],
+        response_model=None,
+        responses={
+            503: {
+                "description": "the hub's database did not answer",
+                "content": {PROBLEM_JSON: {}},
+            }
+        },
+    )
+    def health(request: Request) -> Any:
+        """Up, with its database reachable (one small read) and the directory version."""
+        try:
+            stored = hub.store.meta("directory")
+        except SQLAlchemyError:
+            return storage_unavailable(request)
+        return {
+            "status": "ok",
+            "role": "hub",
+            "database": "ok",
+            "directory_version": stored_directory_version(stored),
+        }
 
     return app

@@ -7,8 +7,13 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, FastAPI, Header, Request, Response
 from fastapi.concurrency import run_in_threadpool
+from sqlalchemy.exc import SQLAlchemyError
 
-from tongban.entrypoints.api.problems import PROBLEM_JSON, install_problem_handlers
+from tongban.entrypoints.api.problems import (
+    PROBLEM_JSON,
+    install_problem_handlers,
+    storage_unavailable,
+)
 from tongban.entrypoints.api.schemas import (
     FilingIn,
     FilingOut,
@@ -21,6 +26,14 @@ from tongban.entrypoints.api.schemas import (
     VisitOut,
     lines_to_domain,
 )
+from tongban.entrypoints.observability import (
+    NodeMetrics,
+    count_exchange,
+    instrument,
+    node_metrics,
+    stored_directory_version,
+)
+from tongban.errors import Refused, TongbanError
 from tongban.service_layer.commands import (
     FileRecord,
     PreviewBill,
@@ -54,7 +67,21 @@ def _filing_out(record: FilingRecord) -> dict[str, Any]:
     return {k: v for k, v in asdict(record).items() if k not in ("person_id", "created_at")}
 
 
-def create_node_app(service: NodeService, exchange_handler: Callable[[bytes], bytes]) -> FastAPI:
+def _refusal_status(exc: TongbanError) -> str | None:
+    """The status a failed settle leaves its settlement in, for the outcome counter."""
+    if exc.code == "SETTLEMENT_VOIDED":
+        return "VOIDED"
+    if isinstance(exc, Refused):
+        return "REFUSED"
+    return None  # bad input, unknown visit, ...: counted as refusals only
+
+
+def create_node_app(
+    service: NodeService,
+    exchange_handler: Callable[[bytes], bytes],
+    metrics: NodeMetrics | None = None,
+) -> FastAPI:
+    """The node's app; ``metrics`` (default: new, for this node) is also served at /metrics."""
     app = FastAPI(
         title=f"tongban node {service.region}",
         version="1",
@@ -65,14 +92,19 @@ def create_node_app(service: NodeService, exchange_handler: Callable[[bytes], by
         ),
     )
     install_problem_handlers(app)
+    metrics = metrics if metrics is not None else node_metrics(service)
+    instrument(app, metrics)
+    exchange_handler = count_exchange(metrics, exchange_handler)
 
-    def institution(authorization: Annotated[str | None, Header()] = None) -> str:
+    def institution(request: Request, authorization: Annotated[str | None, Header()] = None) -> str:
         key = (
             authorization[7:].strip()
             if authorization and authorization[:7].lower() == "bearer "
             else None
         )
-        return service.authenticate(key)
+        code = service.authenticate(key)
+        request.state.institution = code  # for the request's log line
+        return code
 
     Acting = Annotated[str, Depends(institution)]
     his = APIRouter(prefix="/v1", tags=["hospital (HIS)"], responses=ERRORS)
@@ -107,7 +139,14 @@ def create_node_app(service: NodeService, exchange_handler: Callable[[bytes], by
         command = SettleBill(
             body.settlement_id, body.visit_id, lines_to_domain(body.lines), body.use_account
         )
-        view = service.visit.settle(command, acting)
+        try:
+            view = service.visit.settle(command, acting)
+        except TongbanError as exc:
+            status = _refusal_status(exc)
+            if status:
+                metrics.settlement("settle", status)
+            raise
+        metrics.settlement("settle", view.status.value)
         if view.status in (VisitStatus.UNKNOWN, VisitStatus.PENDING):
             response.status_code = 202
         return _settlement_out(view)
@@ -124,6 +163,7 @@ def create_node_app(service: NodeService, exchange_handler: Callable[[bytes], by
     def cancel(settlement_id: str, acting: Acting, response: Response) -> Any:
         """Cancel a settlement (结算撤销); the home region restores exactly what it took."""
         view = service.visit.cancel(settlement_id, acting)
+        metrics.settlement("cancel", view.status.value)
         if view.status is VisitStatus.CANCELLING:
             response.status_code = 202
         return _settlement_out(view)
@@ -162,9 +202,24 @@ def create_node_app(service: NodeService, exchange_handler: Callable[[bytes], by
         answer = await run_in_threadpool(exchange_handler, payload)
         return Response(answer, media_type="application/json")
 
-    @network.get("/health")
-    def health() -> dict[str, str]:
-        return {"status": "ok", "region": service.region}
+    @network.get(
+        "/health",
+        response_model=None,
+        responses={503: {"description": "the node's database did not answer", **PROBLEM}},
+    )
+    def health(request: Request) -> Any:
+        """Up, with its database reachable (one small read) and its directory version."""
+        try:
+            with service.store.read() as tx:
+                stored = tx.meta("directory")
+        except SQLAlchemyError:
+            return storage_unavailable(request)
+        return {
+            "status": "ok",
+            "region": service.region,
+            "database": "ok",
+            "directory_version": stored_directory_version(stored),
+        }
 
     app.include_router(his)
     app.include_router(residents)
