@@ -55,13 +55,6 @@ from tongban.domain.policy import MedType, PersonState, StateDelta, apply_delta,
 from tongban.entrypoints.api.embedded import create_network_app
 from tongban.service_layer import wire
 
-DOUBLE_CANCEL_BUG = (
-    "home_side.cancel reads the settlement's status before it locks the person: on "
-    "PostgreSQL a second cancel queued on the lock still sees COMMITTED and restores the "
-    "delta a second time (accumulators and account credited twice)"
-)
-
-
 @pytest.fixture
 def net(tmp_path: Path, db_url_for: Callable[[str], str] | None) -> Iterator[SmallNetwork]:
     network = build_small_network(tmp_path, db_url_for=db_url_for)
@@ -131,8 +124,7 @@ def test_forty_simultaneous_settlements_from_two_regions_equal_a_serial_replay_i
 
 @pytest.mark.parametrize(
     "db_url_for",
-    ["sqlite", pytest.param("postgresql", marks=pytest.mark.xfail(
-        strict=True, raises=AssertionError, reason=DOUBLE_CANCEL_BUG))],
+    ["sqlite", "postgresql"],
     indirect=True,
 )
 def test_settles_cancels_double_cancels_and_retries_interleaved_leave_exactly_the_standing_deltas(
@@ -226,8 +218,7 @@ def test_one_settlement_id_sent_with_eight_different_bills_from_two_regions_char
 
 @pytest.mark.parametrize(
     "db_url_for",
-    ["sqlite", pytest.param("postgresql", marks=pytest.mark.xfail(
-        strict=True, raises=AssertionError, reason=DOUBLE_CANCEL_BUG))],
+    ["sqlite", "postgresql"],
     indirect=True,
 )
 def test_a_settlement_cancelled_twice_while_the_patient_is_busy_is_restored_exactly_once(
@@ -254,10 +245,6 @@ def test_a_settlement_cancelled_twice_while_the_patient_is_busy_is_restored_exac
     assert patient(net) == before
 
 
-@pytest.mark.xfail(strict=True, raises=AssertionError, reason=(
-    "visit_side: each request that finds the id PENDING resends the commit and marks the "
-    "settlement SETTLED with its own clock, so simultaneous answers carry different "
-    "settled_at, and the stored one is whichever was written last"))
 def test_requests_racing_on_one_settlement_id_are_told_the_same_settlement_time(
     net: SmallNetwork, hospitals: Hospitals
 ) -> None:
@@ -273,9 +260,6 @@ def test_requests_racing_on_one_settlement_id_are_told_the_same_settlement_time(
     assert answers[0]["settled_at"] == answers[1]["settled_at"]
 
 
-@pytest.mark.xfail(strict=True, raises=AssertionError, reason=(
-    "home_side.cancel takes cancelled_at before its transaction and the person's lock, so a "
-    "cancel that waited for the lock is dated before a commit that went ahead of it"))
 def test_cancel_times_follow_the_serial_order_as_commit_times_do(
     net: SmallNetwork, hospitals: Hospitals
 ) -> None:

@@ -84,9 +84,7 @@ def init_network(
     path = data_dir / NETWORK_FILE
     previous: dict[str, Any] = json.loads(path.read_text()) if path.exists() else {}
     recorded = {  # earlier regions keep their database; the ones named here get what is asked
-        code: url
-        for code, url in previous.get("databases", {}).items()
-        if code not in endpoints
+        code: url for code, url in previous.get("databases", {}).items() if code not in endpoints
     } | databases
     network = EmbeddedNetwork(
         data_dir,

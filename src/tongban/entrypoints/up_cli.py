@@ -198,7 +198,10 @@ class Child:
         env = {**os.environ, "PYTHONUNBUFFERED": "1", "COLUMNS": "200"}
         self.process = subprocess.Popen(
             [sys.executable, "-m", "tongban.entrypoints.cli", *self.args],
-            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            env=env,
         )
         self.reader = threading.Thread(target=self._pump, name=f"up-{self.name}", daemon=True)
         self.reader.start()
@@ -275,8 +278,11 @@ def _prepare(config: NetworkConfig) -> None:
                 reason = str(exc.__cause__ or exc).strip()
                 if "does not exist" in reason:
                     reason += f" (create it first: createdb {make_url(node.db).database})"
-                _fail(f"node {node.region}: cannot open {database_text(node.db, data_dir)}: "
-                      + reason, 1)
+                _fail(
+                    f"node {node.region}: cannot open {database_text(node.db, data_dir)}: "
+                    + reason,
+                    1,
+                )
             finally:
                 engine.dispose()
     settings = read_settings(data_dir)
@@ -383,7 +389,8 @@ def up(
     except KeyboardInterrupt:
         _fail("interrupted before anything started", 130)
 
-    common = ["--data-dir", str(data_dir)]
+    # Children log readable lines here (a person is watching); JSON lines are for log shippers.
+    common = ["--data-dir", str(data_dir), "--log-format", "text"]
     hub = Child("hub", ["hub", *common, "--listen", config.hub.listen], config.hub, "magenta")
     nodes = [
         Child(n.region, ["node", *common, "--region", n.region, "--listen", n.listen], n, style)
@@ -411,8 +418,10 @@ def up(
         while not stop.wait(0.2):
             dead = next((c for c in children if c.exit_code() is not None), None)
             if dead is not None:
-                raise Failure(dead, f"{dead.label} exited unexpectedly with "
-                              f"{_describe(dead.exit_code() or 0)}")
+                raise Failure(
+                    dead,
+                    f"{dead.label} exited unexpectedly with {_describe(dead.exit_code() or 0)}",
+                )
     except Failure as failure:
         status = 1
         err.print(Text.assemble(("error", "red"), f": {failure}; its last output:"))

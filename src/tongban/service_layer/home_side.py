@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import uuid
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date
 from typing import Any
 
@@ -140,63 +140,60 @@ class HomeSide:
     def commit(self, message: Message) -> dict[str, Any]:
         request = CommitRequest.parse(message.body, needs_id=True)
         digest = wire.content_hash(message.body)
-        now = self.clock()
         refusal: TongbanError | None = None
         with self.store.write() as tx:
-            tx.log_inbound(message.msgid, message.sender, message.kind, now)
+            tx.log_inbound(message.msgid, message.sender, message.kind, self.clock())
             person = tx.person_by_pseudonym(request.pseudonym)  # row-locked on PostgreSQL
             now = self.clock()  # after the lock: commit times follow the serial order
             existing = tx.home_settlement(request.settlement_id)
             if existing is not None:
                 return self._repeat(existing, message.sender, digest)
+            record = HomeSettlementRecord(
+                settlement_id=request.settlement_id,
+                visit_region=message.sender,
+                status=HomeStatus.REFUSED,
+                institution_code=request.institution_code,
+                person_id=person.person_id if person else None,
+                content_hash=digest,
+                settled_on=request.settled_on,
+                committed_at=now,
+            )
+            delta = None
             try:
                 if person is None:
                     raise NotFound("PERSON_NOT_FOUND", f"not insured in {self.region}")
                 split, policy, category = self._split(tx, person, request, message.sender)
             except TongbanError as exc:
                 refusal = exc
-                tx.insert_home_settlement(
-                    HomeSettlementRecord(
-                        settlement_id=request.settlement_id,
-                        visit_region=message.sender,
-                        status=HomeStatus.REFUSED,
-                        institution_code=request.institution_code,
-                        person_id=person.person_id if person else None,
-                        content_hash=digest,
-                        error_code=exc.code,
-                        settled_on=request.settled_on,
-                        committed_at=now,
-                    )
-                )
+                record = replace(record, error_code=exc.code)
             else:
                 delta = commit_delta(split, policy.med_type)
-                year = request.settled_on.year
-                tx.apply_delta(person.person_id, year, policy.med_type.value, delta)
-                tx.insert_home_settlement(
-                    HomeSettlementRecord(
-                        settlement_id=request.settlement_id,
-                        visit_region=message.sender,
-                        status=HomeStatus.COMMITTED,
-                        institution_code=request.institution_code,
-                        person_id=person.person_id,
-                        med_type=policy.med_type.value,
-                        year=year,
-                        content_hash=digest,
-                        split=json.dumps(wire.split_to_json(split)),
-                        delta=wire.delta_to_json(delta),
-                        hifp_pay=split.hifp_pay,
-                        acct_pay=split.acct_pay,
-                        medfee_sumamt=split.medfee_sumamt,
-                        settled_on=request.settled_on,
-                        committed_at=now,
-                    )
+                record = replace(
+                    record,
+                    status=HomeStatus.COMMITTED,
+                    med_type=policy.med_type.value,
+                    year=request.settled_on.year,
+                    split=json.dumps(wire.split_to_json(split)),
+                    delta=wire.delta_to_json(delta),
+                    hifp_pay=split.hifp_pay,
+                    acct_pay=split.acct_pay,
+                    medfee_sumamt=split.medfee_sumamt,
                 )
+            # Claim the id before any money moves: whoever claimed it first (another region,
+            # or a recovery tombstone) decides, and this request gets the answer for that.
+            if not tx.claim_home_settlement(record):
+                claimed = tx.home_settlement(request.settlement_id)
+                assert claimed is not None
+                return self._repeat(claimed, message.sender, digest)
+            if delta is not None and person is not None and record.year and record.med_type:
+                tx.apply_delta(person.person_id, record.year, record.med_type, delta)
         if refusal is not None:
             raise refusal
         return {
             "status": HomeStatus.COMMITTED.value,
             "split": wire.split_to_json(split),
             "filing": category.value,
+            "committed_at": now.isoformat(),
         }
 
     def cancel(self, message: Message) -> dict[str, Any]:
@@ -209,10 +206,15 @@ class HomeSide:
                 raise NotFound("SETTLEMENT_NOT_FOUND", f"{settlement_id} is not known here")
             if record.visit_region != message.sender:
                 raise Forbidden("NOT_YOUR_SETTLEMENT", "settled by another region")
+            if record.person_id is not None:
+                # Lock the person (the unit of serialisation on PostgreSQL), then read the
+                # status again: a cancel that queued on the lock must see the one before it.
+                tx.person(record.person_id)
+                record = tx.home_settlement(settlement_id)
+                assert record is not None
+                now = self.clock()  # after the lock: cancel times follow the serial order
             if record.status is HomeStatus.COMMITTED:
                 assert record.person_id is not None and record.delta and record.year
-                # Lock the person row first: on PostgreSQL it is the unit of serialisation.
-                tx.person(record.person_id)
                 delta = wire.delta_from_json(record.delta)
                 tx.apply_delta(
                     record.person_id, record.year, str(record.med_type), delta.reversed()
@@ -230,13 +232,18 @@ class HomeSide:
             tx.log_inbound(message.msgid, message.sender, message.kind, now)
             record = tx.home_settlement(settlement_id)
             if record is None:
-                record = HomeSettlementRecord(
+                tombstone = HomeSettlementRecord(
                     settlement_id=settlement_id,
                     visit_region=message.sender,
                     status=HomeStatus.ABORTED,
                     committed_at=now,
                 )
-                tx.insert_home_settlement(record)
+                # A commit racing this tombstone is settled by whichever claims the id first.
+                if tx.claim_home_settlement(tombstone):
+                    record = tombstone
+                else:
+                    record = tx.home_settlement(settlement_id)
+                    assert record is not None
         if record.visit_region != message.sender:
             raise Forbidden("NOT_YOUR_SETTLEMENT", "settled by another region")
         return self._state(record)
@@ -349,6 +356,8 @@ class HomeSide:
             "status": record.status.value,
             "split": json.loads(record.split) if record.split else None,
             "error_code": record.error_code,
+            # The home's commit time is the settlement time both sides report.
+            "committed_at": record.committed_at.isoformat() if record.committed_at else None,
         }
 
 

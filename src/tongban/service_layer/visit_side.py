@@ -234,7 +234,8 @@ class VisitSide:
                 "hifp_pay": split["hifp_pay"],
                 "acct_pay": split["acct_pay"],
                 "psn_cash_pay": split["psn_cash_pay"],
-                "settled_at": self.clock(),
+                # The home's commit time: racing requests for one id all record the same.
+                "settled_at": _moment(result.get("committed_at")) or self.clock(),
             }
         home_status = result.get("status")
         if home_status == "COMMITTED":
@@ -319,8 +320,7 @@ class VisitSide:
                 if VisitStatus(record.status) is VisitStatus.CANCELLING:
                     view = self._send_cancel(record, self.clock())
                 else:
-                    result = self.caller.call(record.home_region, "resolve", {"settlement_id": sid})
-                    view = self._apply_home_state(sid, result)
+                    view = self._resolve(sid, record.home_region)
             except TongbanError:
                 report.still_unknown.append(sid)
                 continue
@@ -332,6 +332,21 @@ class VisitSide:
             }.get(view.status, report.still_unknown)
             bucket.append(sid)
         return report
+
+    def _resolve(self, sid: str, home_region: str) -> SettlementView:
+        try:
+            result = self.caller.call(home_region, "resolve", {"settlement_id": sid})
+        except Forbidden as exc:
+            # The home holds this id for another region: ours was never committed there.
+            return self._mark(
+                sid,
+                "commit",
+                exc.code,
+                status=VisitStatus.REFUSED,
+                error_code="ID_REUSED",
+                error_detail=exc.detail,
+            )
+        return self._apply_home_state(sid, result)
 
     # --- helpers --------------------------------------------------------------------------
     def _mark(self, sid: str, kind: str, outcome: str, **values: Any) -> SettlementView:
@@ -423,3 +438,7 @@ def _line_json(line: BillLine) -> dict[str, Any]:
         "unit_price": line.unit_price,
         "amount": line.amount,
     }
+
+
+def _moment(value: object) -> datetime | None:
+    return datetime.fromisoformat(value) if isinstance(value, str) else None

@@ -6,7 +6,7 @@ import json
 from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import asdict, fields
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -47,6 +47,10 @@ _STATUS_TYPES: dict[type, type] = {
 
 def _record(cls: type[R], row: Row[Any]) -> R:
     data = dict(row._mapping)
+    for name, value in data.items():
+        # SQLite keeps no zone: every moment tongban stores is UTC, so say so.
+        if isinstance(value, datetime) and value.tzinfo is None:
+            data[name] = value.replace(tzinfo=UTC)
     status_type = _STATUS_TYPES.get(cls)
     if status_type is not None:
         data["status"] = status_type(data["status"])
@@ -242,9 +246,10 @@ class NodeTransaction:
         row = self._one(sql.HOME_SETTLEMENT, settlement_id)
         return _record(HomeSettlementRecord, row) if row else None
 
-    def insert_home_settlement(self, record: HomeSettlementRecord) -> None:
+    def claim_home_settlement(self, record: HomeSettlementRecord) -> bool:
+        """Insert the record unless its id is taken (then False, nothing written)."""
         values = asdict(record) | {"status": record.status.value}
-        self.conn.execute(sql.insert_into(t.home_settlements), values)
+        return self._insert_new(t.home_settlements, values)
 
     def mark_home_cancelled(self, settlement_id: str, at: datetime) -> None:
         self.conn.execute(
