@@ -146,6 +146,14 @@ class PgServer:
         assert row is not None
         return int(row[0])
 
+    def sessions(self, databases: Sequence[str]) -> int:
+        """Connections ever opened to these databases (pg_stat_database.sessions)."""
+        with self.connect() as conn:
+            row = conn.execute("SELECT coalesce(sum(sessions), 0)::bigint FROM pg_stat_database"
+                               " WHERE datname = ANY(%s)", (list(databases),)).fetchone()
+        assert row is not None
+        return int(row[0])
+
     def free_connections(self) -> int:
         with self.connect() as conn:
             row = conn.execute(
@@ -231,12 +239,16 @@ def levels(setup: Setup, server: PgServer, prefix: str) -> None:
     scratch = f"{prefix}_pgbench"
     script, variables = prepare_pgbench(server, setup, prefix)
     results: list[tuple[LevelResult, float, Ceiling | None]] = []
+    nodes = [f"{prefix}_{VISIT}", f"{prefix}_{HOME}"]
     for clients in args.clients:
-        xid0 = server.next_xid()
+        xid0, sessions0 = server.next_xid(), server.sessions(nodes)
         result = setup.level(clients)
         xids = (server.next_xid() - xid0) / result.settled if result.settled else float("nan")
+        time.sleep(1.1)  # backends report their counters to pg_stat at most once a second
+        sessions = server.sessions(nodes) - sessions0
         line = (f"  {clients:>3} clients: {result.settled} settled, {result.errors} errors in "
-                f"{result.wall_s:.1f} s ({xids:.2f} transaction ids per settlement)")
+                f"{result.wall_s:.1f} s ({xids:.2f} transaction ids per settlement, "
+                f"{sessions} new connections to the nodes' databases)")
         ceiling = None
         if not args.no_pgbench:
             capped = max(1, min(clients, server.free_connections()))
