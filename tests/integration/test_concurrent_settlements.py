@@ -55,6 +55,7 @@ from tongban.domain.policy import MedType, PersonState, StateDelta, apply_delta,
 from tongban.entrypoints.api.embedded import create_network_app
 from tongban.service_layer import wire
 
+
 @pytest.fixture
 def net(tmp_path: Path, db_url_for: Callable[[str], str] | None) -> Iterator[SmallNetwork]:
     network = build_small_network(tmp_path, db_url_for=db_url_for)

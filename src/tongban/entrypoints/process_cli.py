@@ -12,7 +12,7 @@ import typer
 from rich.console import Console
 
 from tongban.adapters.signing import load_or_create_key
-from tongban.adapters.storage.database import sqlite_url
+from tongban.adapters.storage.database import POOL_SIZE, sqlite_url
 from tongban.adapters.storage.migrations import SchemaBehind
 from tongban.adapters.transport import RoutingTransport
 from tongban.bootstrap import EmbeddedNetwork, build_hub, build_node
@@ -169,7 +169,9 @@ def node(
     db: Annotated[
         str | None, typer.Option(help="database URL (default: SQLite in data dir)")
     ] = None,
-    workers_threads: Annotated[int, typer.Option(help="request threads")] = 40,
+    workers_threads: Annotated[
+        int, typer.Option(help="request threads (PostgreSQL: one pooled connection each)")
+    ] = POOL_SIZE,
     log_format: Annotated[Literal["json", "text"], typer.Option(help="log lines")] = "json",
 ) -> None:
     """Serve one region's node (both roles) over HTTP."""
