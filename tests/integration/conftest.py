@@ -11,6 +11,8 @@ import pytest
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
+from network_fixtures import SmallNetwork, build_small_network
+
 PG_ENV = "TONGBAN_TEST_PG_URL"
 DEFAULT_PG = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
 
@@ -66,3 +68,11 @@ def db_url_for(request: pytest.FixtureRequest, tmp_path: Path) -> Callable[[str]
         return None
     server_url: str = request.getfixturevalue("pg_server_url")
     return pg_schema_urls(server_url)
+
+
+@pytest.fixture
+def net(tmp_path: Path, db_url_for: Callable[[str], str] | None) -> Iterator[SmallNetwork]:
+    """The small test network (tests/network_fixtures.py) on each store in turn."""
+    network = build_small_network(tmp_path, db_url_for=db_url_for)
+    yield network
+    network.close()

@@ -16,10 +16,9 @@ burst is in flight at once. Every test runs on SQLite and on PostgreSQL.
 from __future__ import annotations
 
 import random
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from functools import partial
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -50,17 +49,10 @@ from concurrency_helpers import (
 )
 from protocol_checks import assert_problem, assert_sides_agree, home_statuses, visit_statuses
 
-from network_fixtures import JINHUA, NANJING, RUIJIN, SHANGHAI, SmallNetwork, build_small_network
+from network_fixtures import JINHUA, NANJING, RUIJIN, SHANGHAI, SmallNetwork
 from tongban.domain.policy import MedType, PersonState, StateDelta, apply_delta, commit_delta
 from tongban.entrypoints.api.embedded import create_network_app
 from tongban.service_layer import wire
-
-
-@pytest.fixture
-def net(tmp_path: Path, db_url_for: Callable[[str], str] | None) -> Iterator[SmallNetwork]:
-    network = build_small_network(tmp_path, db_url_for=db_url_for)
-    yield network
-    network.close()
 
 
 @pytest.fixture

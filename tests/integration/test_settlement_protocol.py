@@ -42,13 +42,6 @@ BIG_BILL = [{"code": "001102000010000", "quantity": "70", "unit_price": 2500}]
 RESIDENT_BILL = [{"code": "001102000010000", "quantity": "10", "unit_price": 2500}]
 
 @pytest.fixture
-def net(tmp_path: Path, db_url_for: Callable[[str], str] | None) -> Iterator[SmallNetwork]:
-    network = build_small_network(tmp_path, db_url_for=db_url_for)
-    yield network
-    network.close()
-
-
-@pytest.fixture
 def client(net: SmallNetwork) -> Iterator[TestClient]:
     with TestClient(create_network_app(net.network)) as test_client:
         yield test_client

@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -27,7 +27,6 @@ from network_fixtures import (
     RUIJIN,
     SHANGHAI,
     SmallNetwork,
-    build_small_network,
     golden_lines,
 )
 from tongban.adapters.exchange import seal, signed_part, unseal
@@ -42,13 +41,6 @@ CHARGED = {"deductible_used": 7888, "fund_paid": 0, "admissions": 0, "account_ba
 # The golden bill's four pieces, classified by hand (see protocol_checks.GOLDEN_SPLIT_EMPLOYEE).
 GOLDEN_PIECES = {"fulamt_ownpay_amt": 5800, "overlmt_selfpay": 90, "preselfpay_amt": 473,
                  "inscp_scp_amt": 7888}
-
-
-@pytest.fixture
-def net(tmp_path: Path, db_url_for: Callable[[str], str] | None) -> Iterator[SmallNetwork]:
-    network = build_small_network(tmp_path, db_url_for=db_url_for)
-    yield network
-    network.close()
 
 
 def key_of(net: SmallNetwork, region: str) -> Ed25519PrivateKey:

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
 
-from tongban.service_layer.records import VisitSettlementRecord, VisitStatus
+from tongban.service_layer.records import VisitRecord, VisitSettlementRecord, VisitStatus
 
 
 @dataclass(frozen=True, slots=True)
@@ -22,6 +22,21 @@ class VisitView:
     masked_id: str
     masked_name: str
     filed: tuple[str, ...] = ()
+
+    @staticmethod
+    def of(record: VisitRecord, filed: tuple[str, ...]) -> VisitView:
+        return VisitView(
+            visit_id=record.visit_id,
+            institution_code=record.institution_code,
+            home_region=record.home_region,
+            insutype=record.insutype,
+            med_type=record.med_type,
+            emergency=record.emergency,
+            visit_date=record.visit_date,
+            masked_id=record.masked_id,
+            masked_name=record.masked_name,
+            filed=filed,
+        )
 
 
 @dataclass(frozen=True, slots=True)

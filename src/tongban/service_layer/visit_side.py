@@ -103,7 +103,7 @@ class VisitSide:
         )
         with self.store.write() as tx:
             tx.insert_visit(record)
-        return self._visit_view(record, tuple(info.get("filed", ())))
+        return VisitView.of(record, tuple(info.get("filed", ())))
 
     def locate(self, pseudonym: str) -> str:
         """Home region of a person: the local cache first, then the hub's person locator."""
@@ -124,7 +124,7 @@ class VisitSide:
     def visit(self, visit_id: str, acting_for: str) -> VisitView:
         with self.store.read() as tx:
             record = self._own_visit(tx, visit_id, acting_for)
-        return self._visit_view(record, ())
+        return VisitView.of(record, ())
 
     # --- preview (预结算) ------------------------------------------------------------------
     def preview(self, command: PreviewBill, acting_for: str) -> Preview:
@@ -406,21 +406,6 @@ class VisitSide:
                 "INSTITUTION_NOT_ENABLED", f"{code} is not enabled for cross-region settlement"
             )
         return institution
-
-    @staticmethod
-    def _visit_view(record: VisitRecord, filed: tuple[str, ...]) -> VisitView:
-        return VisitView(
-            visit_id=record.visit_id,
-            institution_code=record.institution_code,
-            home_region=record.home_region,
-            insutype=record.insutype,
-            med_type=record.med_type,
-            emergency=record.emergency,
-            visit_date=record.visit_date,
-            masked_id=record.masked_id,
-            masked_name=record.masked_name,
-            filed=filed,
-        )
 
 
 def _settlement_id(raw: str) -> str:
