@@ -186,13 +186,46 @@ def build_hub(
     return HubRuntime(hub, gate, store, public_key_b64(key))
 
 
+@dataclass(frozen=True)
+class DataLayout:
+    """Where a network keeps its files: the one place that knows the layout of a data dir.
+
+    ``hub/hub.db`` + ``hub/hub.key``; ``nodes/<region>/node.db`` + ``node.key``;
+    ``network/locator.key`` (the members' shared pseudonym key).
+    """
+
+    root: Path
+
+    def directory(self, name: str) -> Path:
+        return self.root / "hub" if name == HUB else self.root / "nodes" / name
+
+    def key(self, name: str) -> Ed25519PrivateKey:
+        return load_or_create_key(self.directory(name) / ("hub.key" if name == HUB else "node.key"))
+
+    def database_path(self, name: str) -> Path:
+        return self.directory(name) / ("hub.db" if name == HUB else "node.db")
+
+    def sqlite_url(self, name: str) -> str:
+        path = self.database_path(name)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        return sqlite_url(path)
+
+    def locator_key(self) -> bytes:
+        """The shared pseudonym key, created on first use (mode 0600)."""
+        path = self.root / "network" / "locator.key"
+        if not path.exists():
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.touch(mode=0o600)
+            path.write_text(secrets.token_hex(32))
+        return bytes.fromhex(path.read_text().strip())
+
+
 @dataclass
 class EmbeddedNetwork:
-    """The hub and a set of nodes in one process, each with its own SQLite database.
+    """The hub and a set of nodes in one process, each with its own database.
 
-    Layout of ``data_dir``: ``hub/hub.db`` + ``hub/hub.key``; ``nodes/<region>/node.db`` +
-    ``node.key``; ``network/locator.key`` (the members' shared pseudonym key).
-    Messages still travel as signed bytes through a transport, exactly as over HTTP.
+    Files live in ``data_dir`` as ``DataLayout`` says. Messages still travel as signed bytes
+    through a transport, exactly as over HTTP.
     """
 
     data_dir: Path
@@ -210,20 +243,17 @@ class EmbeddedNetwork:
         self.inproc = inproc if isinstance(inproc, InProcessTransport) else InProcessTransport()
         if self.transport is None:
             self.transport = RoutingTransport(self.inproc)
-        (self.data_dir / "network").mkdir(parents=True, exist_ok=True)
-        locator_key = self._locator_key()
-        hub_key = load_or_create_key(self.data_dir / "hub" / "hub.key")
-        self.hub = build_hub(self._db_url(HUB), hub_key, "inproc://hub", self.clock)
+        layout = DataLayout(self.data_dir)
+        locator_key = layout.locator_key()
+        self.hub = build_hub(self._db_url(HUB), layout.key(HUB), "inproc://hub", self.clock)
         self.inproc.register("inproc://hub", self.hub.handler())
         admitted = {m.region: m for m in self.hub.store.members()}
         new_members = []
         for code in codes:
-            node_dir = self.data_dir / "nodes" / code
-            key = load_or_create_key(node_dir / "node.key")
             runtime = build_node(
                 code,
                 self._db_url(code),
-                key,
+                layout.key(code),
                 self.transport,
                 "inproc://hub",
                 self.hub.public_key,
@@ -245,20 +275,7 @@ class EmbeddedNetwork:
     def _db_url(self, name: str) -> str:
         if self.db_url_for is not None:
             return self.db_url_for(name)
-        path = (
-            self.data_dir / "hub" / "hub.db"
-            if name == HUB
-            else self.data_dir / "nodes" / name / "node.db"
-        )
-        path.parent.mkdir(parents=True, exist_ok=True)
-        return sqlite_url(path)
-
-    def _locator_key(self) -> bytes:
-        path = self.data_dir / "network" / "locator.key"
-        if not path.exists():
-            path.touch(mode=0o600)
-            path.write_text(secrets.token_hex(32))
-        return bytes.fromhex(path.read_text().strip())
+        return DataLayout(self.data_dir).sqlite_url(name)
 
     def node(self, region: str) -> NodeService:
         return self.nodes[region].service

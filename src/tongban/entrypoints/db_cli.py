@@ -12,6 +12,7 @@ from rich.table import Table
 
 from tongban.adapters.storage.database import make_engine
 from tongban.adapters.storage.migrations import Schema, current, head, upgrade_to_head
+from tongban.bootstrap import DataLayout
 from tongban.entrypoints.process_cli import NETWORK_FILE, default_database_url
 
 console = Console()
@@ -30,8 +31,7 @@ def _targets(data_dir: Path | None, db: str | None, is_hub: bool) -> list[tuple[
     if data_dir is None:
         raise typer.BadParameter("give --data-dir, or --db URL with --node or --hub")
     targets: list[tuple[str, str, Schema]] = []
-    hub_db = data_dir / "hub" / "hub.db"
-    if hub_db.exists():
+    if DataLayout(data_dir).database_path("hub").exists():
         targets.append(("hub", default_database_url(data_dir, "hub"), "hub"))
     settings = data_dir / NETWORK_FILE
     databases = json.loads(settings.read_text()).get("databases", {}) if settings.exists() else {}

@@ -16,7 +16,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from tongban.bootstrap import EmbeddedNetwork
+from tongban.bootstrap import DataLayout, EmbeddedNetwork
 from tongban.domain.calendar import SHANGHAI
 from tongban.domain.money import yuan
 from tongban.domain.regions import region, yrd_regions
@@ -113,7 +113,7 @@ def demo(
 
 def summary(data_dir: DataDir = Path("tongban-data"), day: Day = None) -> None:
     """Print a day's per-route summary again, straight from the stored settlements."""
-    if not (data_dir / "hub" / "hub.db").exists():
+    if not DataLayout(data_dir).database_path("hub").exists():
         console.print(f"[red]error[/]: no network in {data_dir} (run `tongban demo` first)")
         raise typer.Exit(2)
     network = EmbeddedNetwork(data_dir).open()

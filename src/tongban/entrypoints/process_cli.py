@@ -11,11 +11,10 @@ from typing import Annotated, Any, Literal
 import typer
 from rich.console import Console
 
-from tongban.adapters.signing import load_or_create_key
-from tongban.adapters.storage.database import POOL_SIZE, sqlite_url
+from tongban.adapters.storage.database import POOL_SIZE
 from tongban.adapters.storage.migrations import SchemaBehind
 from tongban.adapters.transport import RoutingTransport
-from tongban.bootstrap import EmbeddedNetwork, build_hub, build_node
+from tongban.bootstrap import DataLayout, EmbeddedNetwork, build_hub, build_node
 from tongban.domain.calendar import SHANGHAI
 from tongban.domain.directory import Member
 from tongban.domain.identifiers import parse_region_code
@@ -142,10 +141,10 @@ def hub(
 
     configure_logging(json_lines=log_format == "json")
     settings = _settings(data_dir)
-    key = load_or_create_key(data_dir / "hub" / "hub.key")
+    layout = DataLayout(data_dir)
     try:
         runtime = build_hub(
-            sqlite_url(data_dir / "hub" / "hub.db"), key, settings["hub_endpoint"], migrate=False
+            layout.sqlite_url("hub"), layout.key("hub"), settings["hub_endpoint"], migrate=False
         )
     except SchemaBehind as exc:
         console.print(f"[red]error[/]: {exc.detail}")
@@ -183,9 +182,9 @@ def node(
 
     configure_logging(json_lines=log_format == "json")
     settings = _settings(data_dir)
-    node_dir = data_dir / "nodes" / region
-    key = load_or_create_key(node_dir / "node.key")
-    locator_key = bytes.fromhex((data_dir / "network" / "locator.key").read_text().strip())
+    layout = DataLayout(data_dir)
+    key = layout.key(region)
+    locator_key = layout.locator_key()
     url = db or node_database_url(data_dir, region)
     try:
         runtime = build_node(
@@ -243,9 +242,7 @@ def _settings(data_dir: Path) -> dict[str, Any]:
 
 
 def default_database_url(data_dir: Path, name: str) -> str:
-    path = data_dir / "hub" / "hub.db" if name == "hub" else data_dir / "nodes" / name / "node.db"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    return sqlite_url(path)
+    return DataLayout(data_dir).sqlite_url(name)
 
 
 def node_database_url(data_dir: Path, region: str) -> str:
