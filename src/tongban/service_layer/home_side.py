@@ -287,7 +287,7 @@ class HomeSide:
             person = tx.person_by_id_number(resident.number)
             if person is None:
                 raise NotFound("PERSON_NOT_FOUND", f"{resident.masked} is not insured here")
-            record = FilingRecord(**{**_fields(record), "person_id": person.person_id})
+            record = replace(record, person_id=person.person_id)
             tx.add_filings([record])
         return record
 
@@ -301,7 +301,7 @@ class HomeSide:
                 raise NotFound("FILING_NOT_FOUND", "no such filing for this person")
             if filing.revoked_on is None:
                 tx.revoke_filing(filing.filing_id, today)
-                filing = FilingRecord(**{**_fields(filing), "revoked_on": today})
+                filing = replace(filing, revoked_on=today)
         return filing
 
     def filings(self, id_number: str) -> list[FilingRecord]:
@@ -359,7 +359,3 @@ class HomeSide:
             # The home's commit time is the settlement time both sides report.
             "committed_at": record.committed_at.isoformat() if record.committed_at else None,
         }
-
-
-def _fields(record: FilingRecord) -> dict[str, Any]:
-    return {name: getattr(record, name) for name in FilingRecord.__slots__}

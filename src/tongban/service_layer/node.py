@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 import threading
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from tongban.domain.catalogue import CatalogueItem
@@ -142,7 +142,7 @@ class NodeService:
             for id_number, filing in filings:
                 person = tx.person_by_id_number(id_number)
                 if person is not None:
-                    resolved.append(_with_person(filing, person.person_id))
+                    resolved.append(replace(filing, person_id=person.person_id))
             tx.add_filings(resolved)
         self.reload_reference()
         return [str(r["pseudonym"]) for r in rows]
@@ -154,17 +154,3 @@ class NodeService:
     @property
     def policies(self) -> Mapping[tuple[str, str, int], Policy]:
         return self._policies
-
-
-def _with_person(filing: FilingRecord, person_id: int) -> FilingRecord:
-    return FilingRecord(
-        filing_id=filing.filing_id,
-        person_id=person_id,
-        kind=filing.kind,
-        target_region=filing.target_region,
-        start_date=filing.start_date,
-        end_date=filing.end_date,
-        revoked_on=filing.revoked_on,
-        commitment=filing.commitment,
-        created_at=filing.created_at,
-    )
