@@ -16,6 +16,7 @@ from typing import Any
 from tongban.domain.calendar import local_date
 from tongban.domain.filing import Filing, FilingKind, validity_end, visit_categories
 from tongban.domain.identifiers import mask_id_number, parse_id_number, parse_region_code
+from tongban.domain.ledger import EventKind, Transfer, home_postings
 from tongban.domain.policy import (
     FilingCategory,
     MedType,
@@ -187,6 +188,7 @@ class HomeSide:
                 return self._repeat(claimed, message.sender, digest)
             if delta is not None and person is not None and record.year and record.med_type:
                 tx.apply_delta(person.person_id, record.year, record.med_type, delta)
+                tx.post(_postings(record, EventKind.SETTLE), now)
         if refusal is not None:
             raise refusal
         return {
@@ -220,9 +222,14 @@ class HomeSide:
                     record.person_id, record.year, str(record.med_type), delta.reversed()
                 )
                 tx.mark_home_cancelled(settlement_id, now)
-            elif record.status is not HomeStatus.CANCELLED:
+                tx.post(_postings(record, EventKind.CANCEL), now)
+                cancelled_at = now
+            elif record.status is HomeStatus.CANCELLED:
+                cancelled_at = record.cancelled_at or now
+            else:
                 raise Conflict("NOT_SETTLED", f"{settlement_id} is {record.status.value}")
-        return {"status": HomeStatus.CANCELLED.value}
+        # The cancel's moment decides its clearing period on both sides.
+        return {"status": HomeStatus.CANCELLED.value, "cancelled_at": cancelled_at.isoformat()}
 
     def resolve(self, message: Message) -> dict[str, Any]:
         """Recovery: report the final state of an id; an id never committed is aborted for good."""
@@ -358,4 +365,17 @@ class HomeSide:
             "error_code": record.error_code,
             # The home's commit time is the settlement time both sides report.
             "committed_at": record.committed_at.isoformat() if record.committed_at else None,
+            "cancelled_at": record.cancelled_at.isoformat() if record.cancelled_at else None,
         }
+
+
+def _postings(record: HomeSettlementRecord, event: EventKind) -> list[Transfer]:
+    assert record.person_id is not None
+    return home_postings(
+        record.settlement_id,
+        event,
+        record.visit_region,
+        record.person_id,
+        record.hifp_pay or 0,
+        record.acct_pay or 0,
+    )

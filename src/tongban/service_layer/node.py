@@ -138,6 +138,7 @@ class NodeService:
             tx.put_catalogue(catalogue)
             tx.put_policies(policies)
             tx.put_persons(rows)
+            tx.open_person_accounts((str(r["pseudonym"]) for r in rows), self.clock())
             resolved = []
             for id_number, filing in filings:
                 person = tx.person_by_id_number(id_number)

@@ -6,13 +6,15 @@ implementations (SQLAlchemy stores, the signed exchange) into these shapes.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any, Protocol
 
 from tongban.domain.catalogue import CatalogueItem
+from tongban.domain.clearing import SettlementEvent
+from tongban.domain.ledger import Balance, EventKind, LedgerAudit, Transfer
 from tongban.domain.policy import Policy, StateDelta
 from tongban.service_layer.records import (
     Accumulator,
@@ -49,6 +51,20 @@ class Caller(Protocol):
     """
 
     def call(self, recipient: str, kind: str, body: dict[str, Any]) -> dict[str, Any]: ...
+
+
+class Ledger(Protocol):
+    """A double-entry book inside the current transaction."""
+
+    def post(self, group: Sequence[Transfer], at: datetime) -> int: ...
+
+    def balances(self, codes: Sequence[str] | None = None) -> dict[str, Balance]: ...
+
+    def balance(self, account: str) -> Balance: ...
+
+    def history(self, ref: str | None = None, limit: int = 1000) -> list[dict[str, Any]]: ...
+
+    def audit(self) -> LedgerAudit: ...
 
 
 class NodeTx(Protocol):
@@ -131,6 +147,48 @@ class NodeTx(Protocol):
     def home_totals(self, settled_on: date | None) -> list[RouteTotals]: ...
 
     def count(self, table: str) -> int: ...
+
+    # --- back office: ledger, period reports, reconciliation, statements ---------------------
+    @property
+    def ledger(self) -> Ledger: ...
+
+    def post(self, transfers: Sequence[Transfer], at: datetime) -> int: ...
+
+    def open_person_accounts(self, pseudonyms: Iterable[str], at: datetime) -> None: ...
+
+    def settlement_events(
+        self,
+        role: str,
+        region: str,
+        event: EventKind,
+        since: datetime | None,
+        until: datetime,
+        after: str = "",
+        limit: int = 5000,
+    ) -> list[SettlementEvent]: ...
+
+    def events_of(
+        self, role: str, region: str, keys: Sequence[tuple[str, str]]
+    ) -> list[SettlementEvent]: ...
+
+    def institution_events(
+        self,
+        institution_code: str,
+        first: date,
+        last: date,
+        cancels_from: datetime,
+        cancels_to: datetime,
+    ) -> list[tuple[str, EventKind, str, int, int, int, int]]: ...
+
+    def standing_by_account(self) -> dict[str, int]: ...
+
+    def account_balances(self) -> dict[int, int]: ...
+
+    def statement_answer(self, period: str) -> dict[str, Any] | None: ...
+
+    def record_statement_answer(self, values: dict[str, Any]) -> bool: ...
+
+    def replace_statement_answer(self, values: dict[str, Any]) -> None: ...
 
 
 class NodeStore(Protocol):

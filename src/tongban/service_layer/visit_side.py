@@ -18,6 +18,7 @@ from typing import Any
 from tongban.domain.calendar import local_date
 from tongban.domain.catalogue import BillLine, CatalogueItem, ClassifiedBill, classify
 from tongban.domain.identifiers import parse_id_number, parse_institution_code
+from tongban.domain.ledger import EventKind, Transfer, visit_postings
 from tongban.domain.policy import MedType
 from tongban.errors import (
     Conflict,
@@ -246,7 +247,7 @@ class VisitSide:
                 "cancel",
                 "CANCELLED",
                 status=VisitStatus.CANCELLED,
-                cancelled_at=self.clock(),
+                cancelled_at=_moment(result.get("cancelled_at")) or self.clock(),
                 **values,
             )
         if home_status == "REFUSED":
@@ -290,11 +291,13 @@ class VisitSide:
     def _send_cancel(self, record: VisitSettlementRecord, now: datetime) -> SettlementView:
         sid = record.settlement_id
         try:
-            self.caller.call(record.home_region, "cancel", self._cancel_body(record, now))
+            result = self.caller.call(record.home_region, "cancel", self._cancel_body(record, now))
         except (Unavailable, MessageRejected):
             return self._mark(sid, "cancel", "UNKNOWN", status=VisitStatus.CANCELLING)
+        # The home's cancel time, so both sides put the cancel in the same clearing period.
+        cancelled_at = _moment(result.get("cancelled_at")) or self.clock()
         return self._mark(
-            sid, "cancel", "CANCELLED", status=VisitStatus.CANCELLED, cancelled_at=self.clock()
+            sid, "cancel", "CANCELLED", status=VisitStatus.CANCELLED, cancelled_at=cancelled_at
         )
 
     # --- status and recovery ---------------------------------------------------------------
@@ -355,7 +358,9 @@ class VisitSide:
             tx.update_visit_settlement(sid, **values)
             tx.outbox_answered(sid, kind, outcome, now)
             record = tx.visit_settlement(sid)
-        assert record is not None
+            assert record is not None
+            # The money moves in the same transaction as the state (ids make repeats no-ops).
+            tx.post(visit_postings_for(record), now)
         return SettlementView.of(record)
 
     def _commit_body(
@@ -423,6 +428,26 @@ def _line_json(line: BillLine) -> dict[str, Any]:
         "unit_price": line.unit_price,
         "amount": line.amount,
     }
+
+
+def visit_postings_for(record: VisitSettlementRecord) -> list[Transfer]:
+    """The ledger transfers a visit settlement in this state has made (DESIGN §4.6)."""
+    status = VisitStatus(record.status)
+    if status not in (VisitStatus.SETTLED, VisitStatus.CANCELLING, VisitStatus.CANCELLED):
+        return []
+    events = [EventKind.SETTLE] + ([EventKind.CANCEL] if status is VisitStatus.CANCELLED else [])
+    return [
+        transfer
+        for event in events
+        for transfer in visit_postings(
+            record.settlement_id,
+            event,
+            record.home_region,
+            record.institution_code,
+            record.hifp_pay or 0,
+            record.acct_pay or 0,
+        )
+    ]
 
 
 def _moment(value: object) -> datetime | None:

@@ -15,6 +15,7 @@ from sqlalchemy import Connection, Row, Table, func, insert, select, update
 from tongban.adapters.storage import schema as t
 from tongban.adapters.storage import statements as sql
 from tongban.adapters.storage.database import Database
+from tongban.adapters.storage.node_reports import NodeReportQueries
 from tongban.domain.case import parse_policy
 from tongban.domain.catalogue import CatalogueItem, CoverageClass
 from tongban.domain.money import format_ratio
@@ -80,7 +81,7 @@ def policy_to_json(policy: Policy) -> str:
     )
 
 
-class NodeTransaction:
+class NodeTransaction(NodeReportQueries):
     """One database transaction of a node."""
 
     def __init__(self, conn: Connection, lock_rows: bool) -> None:

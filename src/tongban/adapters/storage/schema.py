@@ -21,6 +21,30 @@ hub_metadata = MetaData()
 
 Money = BigInteger
 
+
+def _ledger_tables(metadata: MetaData) -> tuple[Table, Table]:
+    """The double-entry ledger (nodes and hub alike): accounts and immutable transfers."""
+    accounts = Table(
+        "ledger_accounts",
+        metadata,
+        Column("account", String(100), primary_key=True),
+        Column("opened_at", DateTime(timezone=True), nullable=False),
+    )
+    transfers = Table(
+        "ledger_transfers",
+        metadata,
+        Column("transfer_id", String(140), primary_key=True),  # chosen by the poster
+        Column("debit", String(100), nullable=False, index=True),
+        Column("credit", String(100), nullable=False, index=True),
+        Column("amount", Money, nullable=False),
+        Column("code", String(32), nullable=False),
+        Column("ref", String(64), nullable=False, index=True),
+        Column("content_hash", String(64), nullable=False),
+        Column("posted_at", DateTime(timezone=True), nullable=False),
+    )
+    return accounts, transfers
+
+
 # --- node: reference data -------------------------------------------------------------------
 node_meta = Table(
     "node_meta",
@@ -117,6 +141,9 @@ home_settlements = Table(
     Column("cancelled_at", DateTime(timezone=True)),
     # Day summaries and monthly period reports select by date (migration node_0002).
     Index("ix_home_settlements_settled_on", "settled_on"),
+    # Period reports select events by the moment they happened (migration node_0003).
+    Index("ix_home_settlements_committed_at", "committed_at"),
+    Index("ix_home_settlements_cancelled_at", "cancelled_at"),
 )
 
 inbox = Table(
@@ -170,6 +197,8 @@ visit_settlements = Table(
     Column("cancelled_at", DateTime(timezone=True)),
     Index("ix_visit_settlements_status", "status"),
     Index("ix_visit_settlements_settled_on", "settled_on"),
+    Index("ix_visit_settlements_settled_at", "settled_at"),
+    Index("ix_visit_settlements_cancelled_at", "cancelled_at"),
 )
 
 outbox = Table(
@@ -190,6 +219,20 @@ locator_cache = Table(
     node_metadata,
     Column("pseudonym", String(64), primary_key=True),
     Column("home_region", String(6), nullable=False),
+)
+
+node_ledger_accounts, node_ledger_transfers = _ledger_tables(node_metadata)
+
+node_statements = Table(
+    "statements",  # the hub-signed clearing statements this node received, and its answer
+    node_metadata,
+    Column("period", String(7), primary_key=True),
+    Column("digest", String(64), nullable=False),
+    Column("body", Text, nullable=False),
+    Column("signature", String(128), nullable=False),
+    Column("answer", String(16), nullable=False),  # CONFIRMED or DISPUTED
+    Column("reason", Text),
+    Column("answered_at", DateTime(timezone=True), nullable=False),
 )
 
 # --- hub ------------------------------------------------------------------------------------
@@ -215,4 +258,92 @@ person_locator = Table(
     hub_metadata,
     Column("pseudonym", String(64), primary_key=True),  # keyed pseudonym, never an ID number
     Column("home_region", String(6), nullable=False),
+)
+
+hub_ledger_accounts, hub_ledger_transfers = _ledger_tables(hub_metadata)
+
+periods = Table(
+    "periods",
+    hub_metadata,
+    Column("period", String(7), primary_key=True),
+    Column("status", String(16), nullable=False),  # CLEARED (statements out) or CLOSED
+    Column("window_from", DateTime(timezone=True)),  # None: from the first event ever
+    Column("window_to", DateTime(timezone=True), nullable=False),
+    Column("matched_events", BigInteger, nullable=False),
+    Column("cleared_at", DateTime(timezone=True), nullable=False),
+    Column("closed_at", DateTime(timezone=True)),
+)
+
+report_events = Table(
+    "report_events",  # the nodes' signed period reports, one row per event and side
+    hub_metadata,
+    Column("period", String(7), primary_key=True),
+    Column("side", String(5), primary_key=True),  # visit | home
+    Column("visit_region", String(6), primary_key=True),
+    Column("settlement_id", String(64), primary_key=True),
+    Column("event", String(6), primary_key=True),  # settle | cancel
+    Column("home_region", String(6), nullable=False),
+    Column("institution_code", String(12), nullable=False),
+    Column("occurred_at", DateTime(timezone=True), nullable=False),
+    Column("medfee_sumamt", Money, nullable=False),
+    Column("hifp_pay", Money, nullable=False),
+    Column("acct_pay", Money, nullable=False),
+)
+
+report_receipts = Table(
+    "report_receipts",  # which node sent which report, with the digest of what it signed
+    hub_metadata,
+    Column("period", String(7), primary_key=True),
+    Column("region", String(6), primary_key=True),
+    Column("side", String(5), primary_key=True),
+    Column("events", BigInteger, nullable=False),
+    Column("digest", String(64), nullable=False),
+    Column("received_at", DateTime(timezone=True), nullable=False),
+)
+
+clearing_exceptions = Table(
+    "clearing_exceptions",
+    hub_metadata,
+    Column("visit_region", String(6), primary_key=True),
+    Column("settlement_id", String(64), primary_key=True),
+    Column("event", String(6), primary_key=True),
+    Column("found_in", String(7), nullable=False, index=True),
+    Column("kind", String(16), nullable=False),  # VISIT_ONLY HOME_ONLY DIFFERS
+    Column("visit_view", Text),  # JSON of the visit node's event, if it reported one
+    Column("home_view", Text),
+    Column("status", String(16), nullable=False),  # OPEN or RESOLVED
+    Column("resolution", String(24)),  # MATCHED_LATER ACCEPT_VISIT ACCEPT_HOME WRITTEN_OFF
+    Column("note", Text),
+    Column("resolved_at", DateTime(timezone=True)),
+    Column("cleared_in", String(7), index=True),  # the period that cleared the resolution
+    Column("home_region", String(6)),  # the accepted event (None if written off)
+    Column("medfee_sumamt", Money),
+    Column("hifp_pay", Money),
+    Column("acct_pay", Money),
+)
+
+obligations = Table(
+    "obligations",
+    hub_metadata,
+    Column("period", String(7), primary_key=True),
+    Column("home_region", String(6), primary_key=True),
+    Column("visit_region", String(6), primary_key=True),
+    Column("events", BigInteger, nullable=False),
+    Column("medfee_sumamt", Money, nullable=False),
+    Column("hifp_pay", Money, nullable=False),
+    Column("acct_pay", Money, nullable=False),
+)
+
+statements = Table(
+    "statements",
+    hub_metadata,
+    Column("period", String(7), primary_key=True),
+    Column("region", String(6), primary_key=True),
+    Column("net", Money, nullable=False),
+    Column("body", Text, nullable=False),  # canonical JSON, what the signature covers
+    Column("digest", String(64), nullable=False),
+    Column("signature", String(128), nullable=False),
+    Column("status", String(16), nullable=False),  # ISSUED CONFIRMED DISPUTED
+    Column("reason", Text),
+    Column("answered_at", DateTime(timezone=True)),
 )

@@ -68,21 +68,22 @@ OUTBOX_ANSWERED = (
     .values(answered_at=bindparam("at"), outcome=bindparam("outcome"))
 )
 
-_INSERT: dict[str, Any] = {}
-_INSERT_NEW: dict[tuple[str, str], Any] = {}
+# Keyed by the Table object: nodes and the hub have tables of the same name (the ledger).
+_INSERT: dict[int, Any] = {}
+_INSERT_NEW: dict[tuple[int, str], Any] = {}
 
 
 def insert_into(table: Table) -> Any:
     """``INSERT INTO table``; the columns come from the parameters."""
-    stmt = _INSERT.get(table.name)
+    stmt = _INSERT.get(id(table))
     if stmt is None:
-        stmt = _INSERT[table.name] = insert(table)
+        stmt = _INSERT[id(table)] = insert(table)
     return stmt
 
 
 def insert_new(table: Table, dialect: str) -> Any:
     """``INSERT ... ON CONFLICT DO NOTHING RETURNING key``: no row back = it existed."""
-    key = (table.name, dialect)
+    key = (id(table), dialect)
     stmt = _INSERT_NEW.get(key)
     if stmt is None:
         builder = pg_insert if dialect == "postgresql" else sqlite_insert
