@@ -70,16 +70,26 @@ class NodeReportQueries:
             moment = _vs.settled_at if event is EventKind.SETTLE else _vs.cancelled_at
             states = _VISIT_SETTLED if event is EventKind.SETTLE else [VisitStatus.CANCELLED.value]
             cols = (
-                _vs.settlement_id, _vs.home_region, _vs.institution_code,
-                _vs.medfee_sumamt, _vs.hifp_pay, _vs.acct_pay, moment,
-            )  # fmt: skip
+                _vs.settlement_id,
+                _vs.home_region,
+                _vs.institution_code,
+                _vs.medfee_sumamt,
+                _vs.hifp_pay,
+                _vs.acct_pay,
+                moment,
+            )
             return cols, moment, _vs.status.in_(states)
         moment = _hs.committed_at if event is EventKind.SETTLE else _hs.cancelled_at
         states = _HOME_SETTLED if event is EventKind.SETTLE else [HomeStatus.CANCELLED.value]
         cols = (
-            _hs.settlement_id, _hs.visit_region, _hs.institution_code,
-            _hs.medfee_sumamt, _hs.hifp_pay, _hs.acct_pay, moment,
-        )  # fmt: skip
+            _hs.settlement_id,
+            _hs.visit_region,
+            _hs.institution_code,
+            _hs.medfee_sumamt,
+            _hs.hifp_pay,
+            _hs.acct_pay,
+            moment,
+        )
         return cols, moment, _hs.status.in_(states)
 
     def _events(
@@ -130,9 +140,13 @@ class NodeReportQueries:
         return out
 
     def institution_events(
-        self, institution_code: str, first: date, last: date, cancels_from: datetime,
+        self,
+        institution_code: str,
+        first: date,
+        last: date,
+        cancels_from: datetime,
         cancels_to: datetime,
-    ) -> list[tuple[str, EventKind, str, int, int, int, int]]:  # fmt: skip
+    ) -> list[tuple[str, EventKind, str, int, int, int, int]]:
         """A hospital's events: settles by settlement date, cancels by the cancel's moment.
 
         Rows are (settlement id, event, insutype, medfee, fund, account, status-is-final).
@@ -146,7 +160,7 @@ class NodeReportQueries:
                 _vs.hifp_pay,
                 _vs.acct_pay,
                 _vs.status,
-            )  # fmt: skip
+            )
             .where(mine, _vs.settled_on >= first, _vs.settled_on <= last)
             .order_by(_vs.settlement_id)
         )
@@ -164,7 +178,7 @@ class NodeReportQueries:
                 _vs.hifp_pay,
                 _vs.acct_pay,
                 _vs.status,
-            )  # fmt: skip
+            )
             .where(
                 mine,
                 or_(
