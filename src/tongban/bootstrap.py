@@ -16,6 +16,7 @@ from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
+from tongban.adapters.columnar import match_stored
 from tongban.adapters.exchange import Exchange, Gate
 from tongban.adapters.signing import (
     load_or_create_key,
@@ -24,6 +25,7 @@ from tongban.adapters.signing import (
     sign,
     verify,
 )
+from tongban.adapters.storage.clearing_store import ClearingStore
 from tongban.adapters.storage.database import sqlite_url
 from tongban.adapters.storage.hub_store import HubStore, open_hub_store
 from tongban.adapters.storage.node_store import NodeStore, open_node_store
@@ -33,6 +35,7 @@ from tongban.domain.directory import HUB, Directory, Member
 from tongban.domain.regions import region as region_info
 from tongban.domain.regions import yrd_regions
 from tongban.errors import MessageRejected, TongbanError
+from tongban.service_layer.clearing import ClearingHub
 from tongban.service_layer.hub import Hub
 from tongban.service_layer.node import NodeService
 
@@ -129,6 +132,8 @@ class HubRuntime:
     gate: Gate
     store: HubStore
     public_key: str
+    clearing: ClearingHub
+    exchange: Exchange
 
     def handler(self) -> Callable[[bytes], bytes]:
         return self.gate.serve(self.hub.handle)
@@ -168,7 +173,14 @@ def build_node(
         clock=lambda: clock().timestamp(),
     )
     directory.fetch = lambda: exchange.call(HUB, "directory.get", {})
-    service = NodeService(region, store, exchange, lambda n: pseudonym(locator_key, n), clock)
+    service = NodeService(
+        region,
+        store,
+        exchange,
+        lambda n: pseudonym(locator_key, n),
+        clock,
+        hub_signed=lambda data, signature: verify(hub_public_key, data, signature),
+    )
     gate = Gate(region, key, directory.public_key_of, clock=lambda: clock().timestamp())
     return NodeRuntime(region, service, gate, exchange, directory, store, public_key_b64(key))
 
@@ -179,11 +191,29 @@ def build_hub(
     endpoint: str,
     clock: Callable[[], datetime] = utc_now,
     migrate: bool = True,
+    transport: Transport | None = None,
 ) -> HubRuntime:
     store = open_hub_store(db_url, migrate)
     hub = Hub(store, endpoint, lambda data: sign(key, data), clock)
     gate = Gate(HUB, key, hub.public_key_of, clock=lambda: clock().timestamp())
-    return HubRuntime(hub, gate, store, public_key_b64(key))
+    exchange = Exchange(
+        HUB,
+        key,
+        hub.endpoint_of,
+        hub.public_key_of,
+        transport or RoutingTransport(),  # the hub calls nodes only to clear
+        clock=lambda: clock().timestamp(),
+    )
+    clearing_store = ClearingStore(store.db)
+    clearing = ClearingHub(
+        clearing_store,
+        exchange,
+        hub.regions,
+        lambda period: match_stored(clearing_store.url, period),
+        lambda data: sign(key, data),
+        clock,
+    )
+    return HubRuntime(hub, gate, store, public_key_b64(key), clearing, exchange)
 
 
 @dataclass(frozen=True)
@@ -245,7 +275,13 @@ class EmbeddedNetwork:
             self.transport = RoutingTransport(self.inproc)
         layout = DataLayout(self.data_dir)
         locator_key = layout.locator_key()
-        self.hub = build_hub(self._db_url(HUB), layout.key(HUB), "inproc://hub", self.clock)
+        self.hub = build_hub(
+            self._db_url(HUB),
+            layout.key(HUB),
+            "inproc://hub",
+            self.clock,
+            transport=self.transport,
+        )
         self.inproc.register("inproc://hub", self.hub.handler())
         admitted = {m.region: m for m in self.hub.store.members()}
         new_members = []

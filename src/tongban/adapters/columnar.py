@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC
 from typing import Any
 
 import polars as pl
@@ -21,6 +21,7 @@ from sqlalchemy.engine import make_url
 from tongban.domain.clearing import (
     ExceptionKind,
     MatchException,
+    MatchResult,
     Obligation,
     SettlementEvent,
     merge_obligations,
@@ -101,8 +102,14 @@ def match_frames(visit: pl.DataFrame, home: pl.DataFrame) -> ColumnarMatch:
     )
     result = ColumnarMatch(matched=int(sums["rows"].sum() or 0))
     result.obligations = [
-        Obligation(r["home_region"], r["visit_region"], int(r["events"]), int(r["medfee_sumamt"]),
-                   int(r["hifp_pay"]), int(r["acct_pay"]))  # fmt: skip
+        Obligation(
+            r["home_region"],
+            r["visit_region"],
+            int(r["events"]),
+            int(r["medfee_sumamt"]),
+            int(r["hifp_pay"]),
+            int(r["acct_pay"]),
+        )
         for r in sums.iter_rows(named=True)
     ]
     odd = joined.filter(~pl.col("agreed")).sort(KEY)
@@ -196,9 +203,9 @@ def _typed(frame: pl.DataFrame | pl.Series) -> pl.DataFrame:
     ).select(COLUMNS)
 
 
-def match_stored(db_url: str, period: str) -> ColumnarMatch:
+def match_stored(db_url: str, period: str) -> MatchResult:
     """Match a period's stored reports region by region."""
     total = ColumnarMatch()
     for _region, visit, home in ReportReader(db_url).frames(period):
         total.add(match_frames(visit, home))
-    return total
+    return MatchResult(total.matched, tuple(total.obligations), tuple(total.exceptions))

@@ -46,6 +46,13 @@ class Hub:
         member = self._members.get(region)
         return member.public_key if member else None
 
+    def endpoint_of(self, region: str) -> str | None:
+        member = self._members.get(region)
+        return member.endpoint if member else None
+
+    def regions(self) -> list[str]:
+        return sorted(self._members)
+
     def admit(self, members: list[Member]) -> dict[str, Any]:
         """Admit or update members, then publish a new directory version."""
         for member in members:

@@ -16,8 +16,10 @@ from typing import Any
 from tongban.domain.catalogue import CatalogueItem
 from tongban.domain.policy import Policy
 from tongban.errors import Forbidden, Unauthenticated
+from tongban.service_layer.back_office import BackOffice
 from tongban.service_layer.home_side import HomeSide
 from tongban.service_layer.ports import Caller, Clock, Message, NodeStore
+from tongban.service_layer.reconciliation import Reconciliation
 from tongban.service_layer.records import FilingRecord, InstitutionRecord
 from tongban.service_layer.visit_side import VisitSide
 
@@ -42,6 +44,7 @@ class NodeService:
         caller: Caller,
         pseudonym_of: Callable[[str], str],
         clock: Clock,
+        hub_signed: Callable[[bytes, str], bool] = lambda _data, _signature: False,
     ) -> None:
         self.region = region
         self.store = store
@@ -64,8 +67,10 @@ class NodeService:
             self._institutions.get,
             clock,
         )
+        self.reconciliation = Reconciliation(region, store, clock)
+        self.back_office = BackOffice(region, store, clock, hub_signed)
 
-    # --- inbound messages (home role) -----------------------------------------------------
+    # --- inbound messages (home role, and the hub's clearing requests) ----------------------
     def handle(self, message: Message) -> dict[str, Any]:
         handler = {
             "person": self.home.person_info,
@@ -74,6 +79,10 @@ class NodeService:
             "cancel": self.home.cancel,
             "resolve": self.home.resolve,
             "status": self.home.status,
+            "report": self.back_office.handle,
+            "report.recheck": self.back_office.handle,
+            "statement": self.back_office.handle,
+            "period.closed": self.back_office.handle,
         }.get(message.kind)
         if handler is None:
             raise Forbidden("UNKNOWN_KIND", f"a node does not answer {message.kind!r}")

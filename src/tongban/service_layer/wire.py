@@ -6,11 +6,14 @@ import hashlib
 import json
 from collections.abc import Mapping
 from dataclasses import asdict
+from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
 from tongban.canonical import canonical_json
 from tongban.domain.catalogue import BillPieces, ClassifiedLine
+from tongban.domain.clearing import SettlementEvent
+from tongban.domain.ledger import EventKind
 from tongban.domain.money import format_ratio, parse_fen
 from tongban.domain.policy import Split, StateDelta
 from tongban.errors import InvalidInput
@@ -68,3 +71,38 @@ def line_to_json(line: ClassifiedLine) -> dict[str, Any]:
         "amount": line.amount,
         **pieces_to_json(line.pieces),
     }
+
+
+# --- clearing: settlement events in period reports --------------------------------------------
+def event_to_json(event: SettlementEvent) -> dict[str, Any]:
+    return {
+        "visit_region": event.visit_region,
+        "settlement_id": event.settlement_id,
+        "event": event.event.value,
+        "home_region": event.home_region,
+        "institution_code": event.institution_code,
+        "occurred_at": event.occurred_at.astimezone(UTC).isoformat(),
+        "medfee_sumamt": event.medfee_sumamt,
+        "hifp_pay": event.hifp_pay,
+        "acct_pay": event.acct_pay,
+    }
+
+
+def event_from_json(data: Any) -> SettlementEvent:
+    try:
+        moment = datetime.fromisoformat(str(data["occurred_at"]))
+        if moment.tzinfo is None:
+            raise ValueError("occurred_at needs a time zone")
+        return SettlementEvent(
+            visit_region=str(data["visit_region"]),
+            settlement_id=str(data["settlement_id"]),
+            event=EventKind(data["event"]),
+            home_region=str(data["home_region"]),
+            institution_code=str(data["institution_code"]),
+            occurred_at=moment,
+            medfee_sumamt=parse_fen(data["medfee_sumamt"], "medfee_sumamt"),
+            hifp_pay=parse_fen(data["hifp_pay"], "hifp_pay"),
+            acct_pay=parse_fen(data["acct_pay"], "acct_pay"),
+        )
+    except (KeyError, TypeError, ValueError) as exc:
+        raise InvalidInput("BAD_REPORT", f"malformed settlement event: {exc}") from None

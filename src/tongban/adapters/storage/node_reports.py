@@ -152,6 +152,7 @@ class NodeReportQueries:
         Rows are (settlement id, event, insutype, medfee, fund, account, status-is-final).
         """
         mine = _vs.institution_code == institution_code
+        _ob = t.outbox.c
         settles = self.conn.execute(
             select(
                 _vs.settlement_id,
@@ -187,8 +188,19 @@ class NodeReportQueries:
                         _vs.cancelled_at >= _utc(cancels_from),
                         _vs.cancelled_at < _utc(cancels_to),
                     ),
-                    # A cancel still in flight belongs to today until it lands.
-                    _vs.status == VisitStatus.CANCELLING.value,
+                    # A cancel still in flight has no moment yet: it is dated by the hospital's
+                    # request (its outbox entry), as the hospital dates it in its own books.
+                    and_(
+                        _vs.status == VisitStatus.CANCELLING.value,
+                        select(_ob.outbox_id)
+                        .where(
+                            _ob.settlement_id == _vs.settlement_id,
+                            _ob.kind == "cancel",
+                            _ob.created_at >= _utc(cancels_from),
+                            _ob.created_at < _utc(cancels_to),
+                        )
+                        .exists(),
+                    ),
                 ),
             )
             .order_by(_vs.settlement_id)
