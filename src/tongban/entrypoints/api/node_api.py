@@ -19,6 +19,10 @@ from tongban.entrypoints.api.schemas import (
     FilingOut,
     PreviewIn,
     PreviewOut,
+    ReconcileDetailIn,
+    ReconcileDetailOut,
+    ReconcileTotalsIn,
+    ReconcileTotalsOut,
     RegisterVisitIn,
     RevokeIn,
     SettleIn,
@@ -167,6 +171,18 @@ def create_node_app(
         if view.status is VisitStatus.CANCELLING:
             response.status_code = 202
         return _settlement_out(view)
+
+    @his.post("/reconciliation", response_model=ReconcileTotalsOut)
+    def reconcile_totals(body: ReconcileTotalsIn, acting: Acting) -> Any:
+        """Daily reconciliation (对账, as national 3201): your totals per insutype for a range
+        of days; the node answers `balanced`, its own totals, and what it still waits on."""
+        return asdict(service.reconciliation.totals(body.to_command(), acting))
+
+    @his.post("/reconciliation/detail", response_model=ReconcileDetailOut)
+    def reconcile_detail(body: ReconcileDetailIn, acting: Acting) -> Any:
+        """Detail reconciliation (明细对账, as national 3202): your list of settle and cancel
+        events; the node answers each one the two sides disagree on."""
+        return asdict(service.reconciliation.detail(body.to_command(), acting))
 
     residents = APIRouter(prefix="/v1", tags=["residents (home region)"], responses=ERRORS)
 

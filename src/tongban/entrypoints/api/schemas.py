@@ -9,7 +9,9 @@ from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt
 
 from tongban.domain.catalogue import BillLine
 from tongban.domain.money import parse_decimal
+from tongban.domain.reconciliation import check_listing_size, parse_line, parse_totals
 from tongban.errors import InvalidInput
+from tongban.service_layer.reconciliation import ReconcileDetail, ReconcileTotals
 
 DecimalString = Annotated[str, Field(pattern=r"^-?\d{1,9}(\.\d{1,6})?$", examples=["1", "0.5"])]
 SettlementId = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9._-]+$")]
@@ -147,3 +149,120 @@ class FilingOut(BaseModel):
 
 class RevokeIn(Strict):
     id_number: Annotated[str, Field(max_length=32)]
+
+
+# --- daily reconciliation (对账, like national 3201 / 3202) ---------------------------------
+# Amounts and counts stay raw here so that the domain parsers refuse a float or a negative
+# count with a stable code (INVALID_AMOUNT, INVALID_COUNT) instead of a generic schema error.
+FenIn = Annotated[Any, Field(description="integer fen (a float is refused)", examples=[14251])]
+CountIn = Annotated[Any, Field(description="a whole number, not negative", examples=[3])]
+InsutypeIn = Annotated[str, Field(max_length=8, description="310 employees, 390 residents")]
+
+
+class ReconTotalsLineIn(Strict):
+    """One insutype's totals as the hospital counted them: amounts signed (cancels −)."""
+
+    insutype: InsutypeIn
+    settle_count: CountIn
+    cancel_count: CountIn
+    medfee_sumamt: FenIn
+    fund_pay: FenIn
+    acct_pay: FenIn
+
+
+class ReconcileTotalsIn(Strict):
+    institution_code: Annotated[str | None, Field(max_length=32)] = None
+    from_date: date
+    to_date: date
+    totals: Annotated[list[ReconTotalsLineIn], Field(max_length=10)]
+
+    def to_command(self) -> ReconcileTotals:
+        rows = tuple(parse_totals(row.model_dump(), i) for i, row in enumerate(self.totals, 1))
+        return ReconcileTotals(self.from_date, self.to_date, rows, self.institution_code)
+
+
+class ReconLineIn(Strict):
+    """One settle or cancel event: the settlement's amounts, positive; `event` gives the sign."""
+
+    settlement_id: Annotated[str, Field(max_length=64)]
+    event: Annotated[str, Field(max_length=8, examples=["settle", "cancel"])]
+    insutype: InsutypeIn
+    medfee_sumamt: FenIn
+    fund_pay: FenIn
+    acct_pay: FenIn
+
+
+class ReconcileDetailIn(Strict):
+    institution_code: Annotated[str | None, Field(max_length=32)] = None
+    from_date: date
+    to_date: date
+    lines: list[ReconLineIn] = Field(description="at most 100,000; each (id, event) once")
+
+    def to_command(self) -> ReconcileDetail:
+        check_listing_size(len(self.lines))
+        lines = tuple(parse_line(line.model_dump(), i) for i, line in enumerate(self.lines, 1))
+        return ReconcileDetail(self.from_date, self.to_date, lines, self.institution_code)
+
+
+class ReconTotalsOut(BaseModel):
+    count: int
+    settle_count: int
+    cancel_count: int
+    medfee_sumamt: int
+    fund_pay: int
+    acct_pay: int
+
+
+class ReconInsutypeOut(BaseModel):
+    insutype: str
+    balanced: bool
+    node: ReconTotalsOut
+    hospital: ReconTotalsOut
+
+
+class ReconUnresolvedOut(BaseModel):
+    settlement_id: str
+    event: str
+    insutype: str
+    medfee_sumamt: int
+
+
+class ReconcileTotalsOut(BaseModel):
+    institution_code: str
+    from_date: date
+    to_date: date
+    as_of: datetime
+    balanced: bool
+    node: ReconTotalsOut
+    hospital: ReconTotalsOut
+    insutypes: list[ReconInsutypeOut]
+    unresolved: list[ReconUnresolvedOut]
+
+
+class ReconLineOut(BaseModel):
+    insutype: str
+    medfee_sumamt: int
+    fund_pay: int
+    acct_pay: int
+
+
+class ReconDifferenceOut(BaseModel):
+    settlement_id: str
+    event: str
+    kind: Literal["MISSING_AT_NODE", "MISSING_AT_HOSPITAL", "DIFFERS", "UNRESOLVED_AT_NODE"]
+    fields: list[str]
+    node: ReconLineOut | None
+    hospital: ReconLineOut | None
+
+
+class ReconcileDetailOut(BaseModel):
+    institution_code: str
+    from_date: date
+    to_date: date
+    as_of: datetime
+    balanced: bool
+    node_lines: int
+    hospital_lines: int
+    matched: int
+    differences: list[ReconDifferenceOut]
+    unresolved: list[ReconUnresolvedOut]
