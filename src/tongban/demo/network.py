@@ -113,6 +113,9 @@ def open_demo_network(
     return network, keys
 
 
+SAMPLE_RESERVE = 100_000_000  # fen: 1,000,000 yuan per region, a sample figure
+
+
 def seed_sample_data(
     network: EmbeddedNetwork, seed: int, today: date, progress: Progress | None = None
 ) -> dict[str, str]:
@@ -151,6 +154,8 @@ def _seed_node(network: EmbeddedNetwork, code: str, seed: int, today: date) -> d
         filings=sample_filings(code, people, seed, today),
     )
     runtime.exchange.call("hub", "locator.register", {"pseudonyms": pseudonyms})
+    # Each region's opening reserve (预付金) at the hub; the id makes a re-seed a no-op.
+    network.hub.clearing.deposit(code, SAMPLE_RESERVE, f"deposit:{code}:opening")
     with runtime.store.write() as tx:
         tx.set_meta("seeded", json.dumps({"seed": seed, "on": today.isoformat()}))
         tx.set_meta("sample_notice", "sample parameters for demonstration only")

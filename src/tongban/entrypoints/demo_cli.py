@@ -105,10 +105,31 @@ def demo(
         task = progress.add_task(f"settling {the_day}", total=len(plan))
         simulator.run(plan, on_done=lambda _outcome: progress.advance(task))
     print_summary(network, the_day)
+    close_period(network, _clock_for(the_day)())
     console.print(f"[dim]done in {time.monotonic() - started:.1f} s[/]")
     if serve:
         _serve(network, keys, host, port)
     network.close()
+
+
+def close_period(network: EmbeddedNetwork, now: datetime) -> None:
+    """Clear the simulated day's month between the regions and print the outcome."""
+    from tongban.domain.clearing import Period
+    from tongban.entrypoints.clearing_cli import print_clearing, run_clearing
+    from tongban.errors import Conflict
+
+    period = str(Period.of(now))
+    try:
+        result = run_clearing(network.hub.clearing, period)
+    except Conflict as exc:
+        if exc.code != "PERIOD_CLOSED":
+            raise
+        console.print(
+            f"{period} was closed by an earlier run; events since then are cleared with the"
+            " next period. The closed period:"
+        )
+        result = network.hub.clearing.summary(period)
+    print_clearing(result)
 
 
 def summary(data_dir: DataDir = Path("tongban-data"), day: Day = None) -> None:

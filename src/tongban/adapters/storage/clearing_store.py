@@ -385,6 +385,11 @@ class ClearingStore:
         with self.db.read() as conn:
             return LedgerBook(conn, t.hub_ledger_accounts, t.hub_ledger_transfers).balances()
 
+    def transfers(self, ref: str | None = None) -> list[dict[str, Any]]:
+        with self.db.read() as conn:
+            book = LedgerBook(conn, t.hub_ledger_accounts, t.hub_ledger_transfers)
+            return book.history(ref, limit=1_000_000)
+
     def audit(self) -> LedgerAudit:
         with self.db.read() as conn:
             return LedgerBook(conn, t.hub_ledger_accounts, t.hub_ledger_transfers).audit()
