@@ -91,3 +91,45 @@ def test_tongban_summary_reprints_the_figures_from_the_stores(demo_dir: Path) ->
     table = again.stdout.strip().splitlines()
     # The table printed by `summary` appears verbatim in the demo's own output.
     assert all(line in first for line in table if "│" in line)
+
+
+def test_the_demo_closes_its_period_and_the_statements_add_up_to_the_days_settlements(
+    demo_dir: Path,
+) -> None:
+    import json
+
+    from tongban.adapters.storage.clearing_store import ClearingStore
+
+    out = (demo_dir / "first-run.txt").read_text()
+    assert "Clearing 2026-11: net positions" in out
+    assert "period CLOSED" in out
+    network = EmbeddedNetwork(demo_dir).open()
+    try:
+        routes = day_summary(network, date.fromisoformat(DAY))
+        store = ClearingStore(network.hub.store.db)
+        statements = {s["region"]: s for s in store.statements("2026-11")}
+        reserves, _alerts = network.hub.clearing.reserves()
+    finally:
+        network.close()
+    assert len(statements) == len(yrd_regions())
+    assert all(s["status"] == "CONFIRMED" for s in statements.values())
+    # What each region is owed and owes, worked out from the day's stored settlements alone.
+    expected: dict[str, int] = {}
+    for r in routes:
+        expected[r.visit] = expected.get(r.visit, 0) + r.fund + r.account
+        expected[r.home] = expected.get(r.home, 0) - r.fund - r.account
+    nets = {code: json.loads(s["body"])["net"] for code, s in statements.items()}
+    assert sum(nets.values()) == 0
+    assert {c: n for c, n in nets.items() if n} == {c: n for c, n in expected.items() if n}
+    # The reserves moved by exactly the nets (each region was seeded with the same reserve).
+    opening = {reserves[c] - nets[c] for c in nets}
+    assert len(opening) == 1
+
+
+def test_every_book_of_the_demo_network_passes_the_ledger_check(demo_dir: Path) -> None:
+    done = subprocess.run(
+        [TONGBAN, "ledger", "check", "--data-dir", str(demo_dir)],
+        capture_output=True, text=True, timeout=300,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert done.stdout.count("sound") == len(yrd_regions()) + 1  # every node and the hub

@@ -35,7 +35,7 @@ from tongban.errors import TongbanError
 from tongban.service_layer.clearing import ClearingHub, ClearingSummary
 from tongban.service_layer.ledger_check import BookCheck, check_hub, check_node
 
-console = Console(width=None if sys.stdout.isatty() else 120)
+console = Console(width=None if sys.stdout.isatty() else 160)
 err = Console(stderr=True)
 clearing_app = typer.Typer(help="Clearing between regions: exceptions, statements, reserves.")
 ledger_app = typer.Typer(help="The double-entry ledgers of the nodes and the hub.")
@@ -163,7 +163,7 @@ def print_clearing(summary: ClearingSummary) -> None:
     if summary.exceptions_found:
         xt = Table(title="Exceptions held out of this period")
         for column in ("visit", "settlement", "event", "kind", "visit says", "home says"):
-            xt.add_column(column)
+            xt.add_column(column, no_wrap=column == "settlement")
         for x in summary.exceptions_found[:20]:
             xt.add_row(
                 x.visit_region,
@@ -227,7 +227,7 @@ def exceptions(
         "home says",
         "cleared in",
     ):
-        table.add_column(column)
+        table.add_column(column, no_wrap=column == "settlement")
     for x in rows:
         table.add_row(
             x.found_in,
