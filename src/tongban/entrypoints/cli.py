@@ -11,7 +11,7 @@ import typer
 from rich.console import Console
 
 from tongban.domain.case import CaseFormatError, run_case
-from tongban.entrypoints import clearing_cli, db_cli, demo_cli, process_cli, up_cli
+from tongban.entrypoints import clearing_cli, db_cli, demo_cli, process_cli, reconcile_cli, up_cli
 
 app = typer.Typer(
     name="tongban",
@@ -63,6 +63,7 @@ app.command()(process_cli.hub)
 app.command()(process_cli.node)
 app.add_typer(db_cli.db_app, name="db")
 app.command()(up_cli.up)
+app.command()(reconcile_cli.reconcile)
 app.command()(clearing_cli.clear)
 app.add_typer(clearing_cli.clearing_app, name="clearing")
 app.add_typer(clearing_cli.ledger_app, name="ledger")

@@ -234,7 +234,14 @@ class ClearingHub:
         periods = self.store.periods()
         mine = next((r for r in periods if r.period == p), None)
         if mine is not None and mine.status == "CLOSED":
-            raise Conflict("PERIOD_CLOSED", f"{p} is closed: its statements cannot change")
+            # A crash may have come between closing and telling the nodes: tell them again
+            # (they book the clearing once, by transfer id).
+            missed = self.notify_closed(p)
+            raise Conflict(
+                "PERIOD_CLOSED",
+                f"{p} is closed: its statements cannot change"
+                + (f" (still not told: {', '.join(missed)})" if missed else ""),
+            )
         later = [r.period for r in periods if r.period > p]
         if later:
             raise Conflict("PERIOD_ORDER", f"{later[0]} is already cleared; periods go in order")
