@@ -19,6 +19,7 @@ import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +30,8 @@ from tongban.adapters.exchange import seal, signed_part, unseal
 from tongban.adapters.signing import load_or_create_key, verify
 from tongban.demo.sample_institutions import sample_institutions
 from tongban.demo.sample_people import sample_people
+from tongban.domain.calendar import SHANGHAI as SHANGHAI_TIME
+from tongban.domain.clearing import Period
 from tongban.service_layer.ports import Message
 
 TONGBAN = Path(sys.executable).with_name("tongban")
@@ -211,3 +214,24 @@ def test_settlement_over_http_survives_the_home_node_being_killed_and_restarted(
     assert voided.status_code == 409 and voided.json()["code"] == "SETTLEMENT_VOIDED"
     assert home_status(network, "e2e-2")["status"] == "COMMITTED"  # as it was before
     his.close()
+
+    # The month is cleared by the hub calling the running nodes over HTTP: e2e-1 was settled
+    # and cancelled (nets to nothing), e2e-2 stands, e2e-3 never happened.
+    period = str(Period.of(datetime.now(SHANGHAI_TIME)))
+    data = str(network.data_dir)
+    cleared = subprocess.run([str(TONGBAN), "clear", "--data-dir", data, "--period", period],
+                             capture_output=True, text=True, timeout=120)
+    assert cleared.returncode == 0, cleared.stdout + cleared.stderr
+    assert "period CLOSED" in cleared.stdout
+    shown = subprocess.run([str(TONGBAN), "clearing", "statement", "--data-dir", data,
+                            "--period", period, "--region", JINHUA],
+                           capture_output=True, text=True, timeout=60)
+    statement = json.loads(shown.stdout)["statement"]
+    owed = split["hifp_pay"] + split["acct_pay"]
+    assert statement["as_home"] == [{"visit_region": SHANGHAI, "events": 1,
+                                     "medfee_sumamt": 6200, "hifp_pay": split["hifp_pay"],
+                                     "acct_pay": split["acct_pay"], "amount": owed}]
+    assert statement["net"] == -owed
+    checked = subprocess.run([str(TONGBAN), "ledger", "check", "--data-dir", data],
+                             capture_output=True, text=True, timeout=60)
+    assert checked.returncode == 0, checked.stdout
