@@ -239,25 +239,6 @@ def assert_clearing_booked(net: SmallNetwork, period: str) -> None:
     assert hub_balances(net).get(acc.clearing_of(period), 0) == 0
 
 
-ADBC_SQLITE_BUG = (
-    "BUG (SQLite hub): adapters/columnar.py ReportReader reads the hub database through the ADBC "
-    "SQLite driver, a second SQLite library in the process; closing its connection deletes "
-    "hub.db-wal and hub.db-shm under the hub's open SQLAlchemy connections, so reports stored "
-    "for the next period are not seen by the next columnar match: the second clearing run "
-    "matches nothing and the nodes dispute its statements"
-)
-WINDOW_SQLITE_BUG = (
-    "BUG (SQLite hub): a period cleared after its month ends gets window_to = Period.ends_at, "
-    "an Asia/Shanghai datetime; ClearingStore.save_clearing stores it unconverted, SQLite keeps "
-    "the wall time without its offset and _period() reads it back as UTC, 8 hours late; the "
-    "next window starts there and events of the first 8 hours of the month are never cleared"
-)
-
-
-def known_sqlite_bug(request: pytest.FixtureRequest, net: SmallNetwork, reason: str) -> None:
-    """Expect this test to fail on SQLite (strictly: it must fail there) for ``reason``."""
-    if net.network.hub.store.db.is_sqlite:
-        request.applymarker(pytest.mark.xfail(strict=True, reason=reason))
 
 
 def delete_home_record(net: SmallNetwork, region: str, sid: str) -> None:
@@ -471,7 +452,6 @@ def test_a_cancel_after_the_month_was_closed_is_cleared_in_the_next_month(
     clock: TickingClock,
     request: pytest.FixtureRequest,
 ) -> None:
-    known_sqlite_bug(request, net, ADBC_SQLITE_BUG)
     his = Hospital(client)
     his.settle("e-1", EMPLOYEE_ID, JINHUA, BIG_BILL)
     his.settle("n-1", NANJING_ID, NANJING, BIG_BILL)
@@ -506,7 +486,6 @@ def test_a_cancel_later_in_a_month_closed_early_is_cleared_in_the_next_month(
     clock: TickingClock,
     request: pytest.FixtureRequest,
 ) -> None:
-    known_sqlite_bug(request, net, ADBC_SQLITE_BUG)
     his = Hospital(client)
     his.settle("e-1", EMPLOYEE_ID, JINHUA, BIG_BILL)
     clock.set(shanghai(2026, 3, 20))
@@ -533,7 +512,6 @@ def test_consecutive_windows_meet_at_midnight_in_shanghai_so_no_event_falls_betw
     clock: TickingClock,
     request: pytest.FixtureRequest,
 ) -> None:
-    known_sqlite_bug(request, net, WINDOW_SQLITE_BUG)
     his = Hospital(client)
     clock.set(shanghai(2026, 3, 31, 23))
     his.settle("late-march", EMPLOYEE_ID, JINHUA, BIG_BILL)

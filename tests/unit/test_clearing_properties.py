@@ -416,12 +416,6 @@ TWO = [
 ]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: statement_problems does not check a line's amount against hifp_pay + "
-    "acct_pay, so a statement whose money (amount, totals, net) was changed but whose fund "
-    "and account figures were left alone is confirmed",
-)
 def test_a_statement_whose_line_amount_and_totals_were_changed_together_is_disputed() -> None:
     region = "330700"
     statement = statement_of(region, TWO, Damage("visit", {}, {}, {}), [])
@@ -435,13 +429,6 @@ def test_a_statement_whose_line_amount_and_totals_were_changed_together_is_dispu
     assert statement_problems(tampered, region, own_events(region, TWO)) != []
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: build_statement holds a DIFFERS exception out only of the statements of the "
-    "regions named by the visit view; when the visit node reports another home region, the "
-    "real home region's statement still counts nothing for it while its records do, so the "
-    "home region disputes a statement that is right",
-)
 def test_an_event_reported_with_another_home_region_is_held_out_of_both_home_regions() -> None:
     real_home, wrong_home = "330700", "320100"
     history = TWO

@@ -310,11 +310,6 @@ def test_anything_but_a_yyyy_mm_month_is_not_a_period(text: str) -> None:
     assert refused.value.code == "INVALID_PERIOD"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: Period.parse uses \\d, which matches any Unicode digit, so full-width or "
-    "Arabic-Indic digits are taken as a period instead of INVALID_PERIOD",
-)
 @pytest.mark.parametrize("text", ["２０２６-03", "٢٠٢٦-03"])
 def test_a_period_written_in_other_digits_than_ascii_is_refused(text: str) -> None:
     with pytest.raises(InvalidInput):

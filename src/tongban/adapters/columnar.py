@@ -10,6 +10,9 @@ engine must agree with (the tests check it on random histories).
 
 from __future__ import annotations
 
+import io
+import subprocess
+import sys
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC
@@ -144,46 +147,85 @@ def _exception(row: dict[str, Any]) -> MatchException:
 
 # --- reading the reports out of the hub's database ----------------------------------------
 class ReportReader:
-    """Arrow batches of stored report events, straight from the database through ADBC."""
+    """Arrow batches of stored report events, straight from the database through ADBC.
+
+    PostgreSQL is read in this process. SQLite is read by a child process: the ADBC driver
+    carries its own copy of SQLite, and two copies in one process do not see each other's
+    POSIX locks, so closing one would delete the WAL under the hub's own open connections.
+    """
 
     def __init__(self, db_url: str) -> None:
         url = make_url(db_url)
         self.dialect = url.get_backend_name()
+        self.path = url.database or ":memory:"
+        self._plain = url.set(drivername="postgresql").render_as_string(hide_password=False)
+
+    def _connect(self) -> Any:
         if self.dialect == "sqlite":
-            import adbc_driver_sqlite.dbapi as driver
+            import adbc_driver_sqlite.dbapi as sqlite
 
-            self._connect: Any = lambda: driver.connect(url.database or ":memory:")
-            self._mark = "?"
-        else:
-            import adbc_driver_postgresql.dbapi as pg
+            return sqlite.connect(self.path)
+        import adbc_driver_postgresql.dbapi as pg
 
-            plain = url.set(drivername="postgresql").render_as_string(hide_password=False)
-            self._connect = lambda: pg.connect(plain)
-            self._mark = "$"
+        return pg.connect(self._plain)
 
-    def _params(self, n: int) -> list[str]:
-        return ["?"] * n if self._mark == "?" else [f"${i + 1}" for i in range(n)]
+    def raw(self, period: str) -> Iterator[tuple[str, str, pl.DataFrame]]:
+        """(visit region, side, rows as stored) in region order, visit before home."""
+
+        def mark(i: int) -> str:
+            return "?" if self.dialect == "sqlite" else f"${i}"
+
+        with self._connect() as conn, conn.cursor() as cur:
+            cur.execute(
+                f"SELECT DISTINCT visit_region FROM report_events WHERE period = {mark(1)}",
+                [period],
+            )
+            regions = sorted(str(r[0]) for r in cur.fetchall())
+            query = (
+                f"SELECT {', '.join(COLUMNS)} FROM report_events WHERE period = {mark(1)}"
+                f" AND side = {mark(2)} AND visit_region = {mark(3)}"
+            )
+            for region in regions:
+                for side in ("visit", "home"):
+                    cur.execute(query, [period, side, region])
+                    frame = pl.from_arrow(cur.fetch_arrow_table())
+                    assert isinstance(frame, pl.DataFrame)
+                    yield region, side, frame
 
     def frames(self, period: str) -> Iterator[tuple[str, pl.DataFrame, pl.DataFrame]]:
         """(visit region, visit view, home view) for every visit region with events."""
-        with self._connect() as conn, conn.cursor() as cur:
-            (p1,) = self._params(1)
-            cur.execute(
-                f"SELECT DISTINCT visit_region FROM report_events WHERE period = {p1}", [period]
-            )
-            regions = sorted(str(r[0]) for r in cur.fetchall())
-            cols = ", ".join(COLUMNS)
-            a, b, c = self._params(3)
-            query = (
-                f"SELECT {cols} FROM report_events"
-                f" WHERE period = {a} AND side = {b} AND visit_region = {c}"
-            )
-            for region in regions:
-                views = []
-                for side in ("visit", "home"):
-                    cur.execute(query, [period, side, region])
-                    views.append(_typed(pl.from_arrow(cur.fetch_arrow_table())))
-                yield region, views[0], views[1]
+        source = self._from_child(period) if self.dialect == "sqlite" else self.raw(period)
+        views: dict[str, pl.DataFrame] = {}
+        for region, side, frame in source:
+            views[side] = _typed(frame)
+            if side == "home":
+                yield region, views["visit"], views["home"]
+
+    def _from_child(self, period: str) -> Iterator[tuple[str, str, pl.DataFrame]]:
+        command = [sys.executable, "-m", "tongban.adapters.columnar", self.path, period]
+        with subprocess.Popen(command, stdout=subprocess.PIPE) as child:
+            assert child.stdout is not None
+            while head := child.stdout.read(_HEAD):
+                size = int.from_bytes(head[:8], "big")
+                region, side = head[8:14].decode(), head[14:].decode().strip()
+                yield region, side, pl.read_ipc_stream(io.BytesIO(child.stdout.read(size)))
+        if child.returncode != 0:
+            raise RuntimeError(f"reading {self.path} failed in the child (exit {child.returncode})")
+
+
+_HEAD = 8 + 6 + 5  # payload length, visit region, side
+
+
+def _export(path: str, period: str) -> None:
+    """The child's side of ``ReportReader._from_child``: framed Arrow IPC on stdout."""
+    out = sys.stdout.buffer
+    for region, side, frame in ReportReader(f"sqlite:///{path}").raw(period):
+        buffer = io.BytesIO()
+        frame.write_ipc_stream(buffer)
+        data = buffer.getvalue()
+        out.write(len(data).to_bytes(8, "big") + region.encode() + side.ljust(5).encode())
+        out.write(data)
+    out.flush()
 
 
 def _typed(frame: pl.DataFrame | pl.Series) -> pl.DataFrame:
@@ -209,3 +251,7 @@ def match_stored(db_url: str, period: str) -> MatchResult:
     for _region, visit, home in ReportReader(db_url).frames(period):
         total.add(match_frames(visit, home))
     return MatchResult(total.matched, tuple(total.obligations), tuple(total.exceptions))
+
+
+if __name__ == "__main__":  # python -m tongban.adapters.columnar DB_PATH PERIOD
+    _export(sys.argv[1], sys.argv[2])

@@ -23,7 +23,7 @@ from tongban.domain.calendar import SHANGHAI
 from tongban.domain.ledger import EventKind
 from tongban.errors import InvalidInput
 
-_PERIOD = re.compile(r"(\d{4})-(0[1-9]|1[0-2])")
+_PERIOD = re.compile(r"([0-9]{4})-(0[1-9]|1[0-2])")  # ASCII digits only
 
 
 @dataclass(frozen=True, slots=True, order=True)

@@ -103,7 +103,9 @@ def build_statement(
     for x in exceptions:
         view = x.visit or x.home
         assert view is not None
-        if region in (view.visit_region, view.home_region):
+        # Every region either view names holds it out (a view may name the wrong home).
+        parties = {r for v in (x.visit, x.home) if v for r in (v.visit_region, v.home_region)}
+        if region in parties:
             held.append(
                 {
                     "visit_region": view.visit_region,
@@ -162,6 +164,13 @@ def statement_problems(
     payable = sum(x["amount"] for x in statement["as_home"]) + sum(
         c["amount"] for c in statement["carried"] if c["home_region"] == region
     )
+    for line in [*statement["as_visit"], *statement["as_home"]]:
+        if line["amount"] != line["hifp_pay"] + line["acct_pay"]:
+            problems.append(f"a line's amount {line['amount']} is not its fund plus account")
+    for c in statement["carried"]:
+        sign = 1 if c["event"] == "settle" else -1
+        if c["amount"] != sign * (c["hifp_pay"] + c["acct_pay"]):
+            problems.append(f"carried {c['settlement_id']}: amount is not fund plus account")
     if (receivable, payable) != (statement["receivable"], statement["payable"]):
         problems.append("the statement's totals are not the sums of its lines")
     if statement["net"] != receivable - payable:

@@ -43,6 +43,11 @@ def event_json(event: SettlementEvent | None) -> str | None:
     )
 
 
+def _utc(moment: datetime | None) -> datetime | None:
+    """SQLite keeps no offset: every moment goes in as UTC so it comes back as itself."""
+    return None if moment is None else moment.astimezone(UTC)
+
+
 def _aware(moment: datetime | None) -> datetime | None:
     if moment is None:
         return None
@@ -232,10 +237,10 @@ class ClearingStore:
                 {
                     "period": p,
                     "status": record.status,
-                    "window_from": record.window_from,
-                    "window_to": record.window_to,
+                    "window_from": _utc(record.window_from),
+                    "window_to": _utc(record.window_to),
                     "matched_events": record.matched_events,
-                    "cleared_at": record.cleared_at,
+                    "cleared_at": _utc(record.cleared_at),
                     "closed_at": None,
                 },
             )
@@ -360,7 +365,7 @@ class ClearingStore:
             done = conn.execute(
                 update(t.statements)
                 .where(s.period == period, s.region == region, s.digest == digest)
-                .values(status=status, reason=reason, answered_at=at)
+                .values(status=status, reason=reason, answered_at=_utc(at))
             )
         return bool(done.rowcount)
 
@@ -371,7 +376,7 @@ class ClearingStore:
             conn.execute(
                 update(t.periods)
                 .where(t.periods.c.period == period)
-                .values(status="CLOSED", closed_at=at)
+                .values(status="CLOSED", closed_at=_utc(at))
             )
 
     # --- the hub's ledger -----------------------------------------------------------------
@@ -406,7 +411,7 @@ def _resolution(
         "status": "RESOLVED",
         "resolution": resolution,
         "note": note,
-        "resolved_at": at,
+        "resolved_at": _utc(at),
         "home_region": accepted.home_region if accepted else None,
         "medfee_sumamt": accepted.medfee_sumamt if accepted else None,
         "hifp_pay": accepted.hifp_pay if accepted else None,

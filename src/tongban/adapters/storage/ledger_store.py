@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import Connection, Table, func, select
@@ -36,6 +36,7 @@ class LedgerBook:
         if not group:
             return 0
         validate(group)
+        at = at.astimezone(UTC)  # SQLite keeps no offset
         dialect = self.conn.dialect.name
         open_account = sql.insert_new(self.accounts, dialect)
         for account in sorted({a for t in group for a in (t.debit, t.credit)}):
