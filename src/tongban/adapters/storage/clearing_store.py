@@ -20,27 +20,14 @@ from tongban.adapters.storage.database import Database
 from tongban.adapters.storage.ledger_store import LedgerBook
 from tongban.domain.clearing import MatchException, Obligation, SettlementEvent
 from tongban.domain.ledger import Balance, LedgerAudit, Transfer
+from tongban.service_layer import wire
 
 _e = t.clearing_exceptions.c
 BATCH = 5000
 
 
 def event_json(event: SettlementEvent | None) -> str | None:
-    if event is None:
-        return None
-    return json.dumps(
-        {
-            "visit_region": event.visit_region,
-            "settlement_id": event.settlement_id,
-            "event": event.event.value,
-            "home_region": event.home_region,
-            "institution_code": event.institution_code,
-            "occurred_at": event.occurred_at.astimezone(UTC).isoformat(),
-            "medfee_sumamt": event.medfee_sumamt,
-            "hifp_pay": event.hifp_pay,
-            "acct_pay": event.acct_pay,
-        }
-    )
+    return None if event is None else json.dumps(wire.event_to_json(event))
 
 
 def _utc(moment: datetime | None) -> datetime | None:
