@@ -11,6 +11,7 @@ import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -35,7 +36,7 @@ from tongban.domain.directory import HUB, Directory, Member
 from tongban.domain.regions import region as region_info
 from tongban.domain.regions import yrd_regions
 from tongban.errors import MessageRejected, TongbanError
-from tongban.service_layer.clearing import ClearingHub
+from tongban.service_layer.clearing import RESERVE_ALERT_MONTHS, ClearingHub
 from tongban.service_layer.hub import Hub
 from tongban.service_layer.node import NodeService
 
@@ -212,6 +213,7 @@ def build_hub(
         lambda period: match_stored(clearing_store.url, period),
         lambda data: sign(key, data),
         clock,
+        threshold_months=Decimal(store.meta(RESERVE_ALERT_MONTHS) or "2"),
     )
     return HubRuntime(hub, gate, store, public_key_b64(key), clearing, exchange)
 

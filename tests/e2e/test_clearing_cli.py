@@ -181,3 +181,16 @@ def test_the_ledger_check_names_the_node_that_lost_a_record(network: dict) -> No
     problems = [line for line in done.stdout.splitlines() if line.startswith(JINHUA + ":")]
     assert problems, done.stdout
     assert any(f"due_to_visit:{SHANGHAI_CODE}" in line for line in problems)
+
+
+def test_a_reserve_below_the_configured_months_of_payments_raises_an_alert(network: dict) -> None:
+    data_dir = str(network["dir"])
+    quiet = tongban("clearing", "reserves", "--data-dir", data_dir)
+    assert quiet.returncode == 0 and "reserve alert" not in quiet.stdout
+    # Jinhua paid in every closed period; no reserve covers a thousand months of that.
+    loud = tongban("clearing", "reserves", "--data-dir", data_dir, "--alert-months", "1000")
+    assert "alert below 1000 months" in loud.stdout
+    alerts = [line for line in loud.stdout.splitlines() if line.startswith("reserve alert")]
+    assert any(JINHUA in line for line in alerts)
+    assert not any(SHANGHAI_CODE in line for line in alerts)  # a net receiver pays nothing
+    tongban("clearing", "reserves", "--data-dir", data_dir, "--alert-months", "2")

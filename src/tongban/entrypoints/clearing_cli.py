@@ -13,6 +13,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
+from decimal import Decimal
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -22,17 +23,18 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from tongban.adapters.storage.clearing_store import ClearingStore
+from tongban.adapters.storage.hub_store import HubStore
 from tongban.adapters.storage.migrations import SchemaBehind
 from tongban.adapters.storage.node_store import open_node_store
 from tongban.adapters.transport import RoutingTransport
 from tongban.bootstrap import DataLayout, EmbeddedNetwork, build_hub
 from tongban.domain.calendar import SHANGHAI
-from tongban.domain.money import yuan
+from tongban.domain.money import parse_decimal, yuan
 from tongban.domain.regions import region as region_info
 from tongban.entrypoints.process_cli import default_database_url, read_settings
 from tongban.entrypoints.statement_render import to_csv, to_html
 from tongban.errors import TongbanError
-from tongban.service_layer.clearing import ClearingHub, ClearingSummary
+from tongban.service_layer.clearing import RESERVE_ALERT_MONTHS, ClearingHub, ClearingSummary
 from tongban.service_layer.ledger_check import BookCheck, check_hub, check_node
 
 console = Console(width=None if sys.stdout.isatty() else 160)
@@ -49,6 +51,15 @@ class BackOfficeHandle:
     clearing: ClearingHub
     store: ClearingStore
     network: EmbeddedNetwork | None
+    hub_store: HubStore
+
+
+def parse_ratio_free(text: str) -> Decimal:
+    """A positive number of months such as 2 or 1.5 (decimal, never float)."""
+    months = parse_decimal(text, "alert months")
+    if months <= 0:
+        raise ValueError("alert months must be above 0")
+    return months
 
 
 @contextmanager
@@ -70,7 +81,9 @@ def open_back_office(data_dir: Path, with_nodes: bool = True) -> Iterator[BackOf
                 transport=RoutingTransport(),
             )
             try:
-                yield BackOfficeHandle(runtime.clearing, ClearingStore(runtime.store.db), None)
+                yield BackOfficeHandle(
+                    runtime.clearing, ClearingStore(runtime.store.db), None, runtime.store
+                )
             finally:
                 runtime.close()
             return
@@ -78,7 +91,7 @@ def open_back_office(data_dir: Path, with_nodes: bool = True) -> Iterator[BackOf
         network = EmbeddedNetwork(data_dir).open(nodes)
         try:
             store = ClearingStore(network.hub.store.db)
-            yield BackOfficeHandle(network.hub.clearing, store, network)
+            yield BackOfficeHandle(network.hub.clearing, store, network, network.hub.store)
         finally:
             network.close()
     except SchemaBehind as exc:
@@ -300,10 +313,24 @@ def statement(
 
 
 @clearing_app.command("reserves")
-def reserves(data_dir: DataDir) -> None:
+def reserves(
+    data_dir: DataDir,
+    alert_months: Annotated[
+        str | None,
+        typer.Option(help="set the alert: a reserve below this many months of payments"),
+    ] = None,
+) -> None:
     """Each region's reserve (预付金) at the hub, and the alerts."""
     with open_back_office(data_dir, with_nodes=False) as office:
+        if alert_months is not None:
+            try:
+                months = parse_ratio_free(alert_months)
+            except ValueError as exc:
+                raise typer.BadParameter(str(exc)) from None
+            office.hub_store.set_meta(RESERVE_ALERT_MONTHS, str(months))
+            office.clearing.threshold_months = months
         balances, alerts = office.clearing.reserves()
+    console.print(f"alert below {office.clearing.threshold_months} months of average payments")
     table = Table(title="Reserves at the hub (yuan)")
     table.add_column("region")
     table.add_column("reserve", justify="right")

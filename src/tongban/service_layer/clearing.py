@@ -43,6 +43,7 @@ from tongban.service_layer import wire
 from tongban.service_layer.ports import Caller, Clock
 
 SIDES = ("visit", "home")
+RESERVE_ALERT_MONTHS = "reserve_alert_months"  # hub setting: alert below this many months
 PAGE = 20_000
 Progress = Callable[[str, int, int], None]  # (what, done, total)
 Key = tuple[str, str, str]
