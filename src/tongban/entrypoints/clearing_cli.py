@@ -34,7 +34,8 @@ from tongban.domain.regions import region as region_info
 from tongban.entrypoints.process_cli import default_database_url, read_settings
 from tongban.entrypoints.statement_render import to_csv, to_html
 from tongban.errors import TongbanError
-from tongban.service_layer.clearing import RESERVE_ALERT_MONTHS, ClearingHub, ClearingSummary
+from tongban.service_layer.clearing import RESERVE_ALERT_MONTHS, ClearingHub
+from tongban.service_layer.clearing_ports import ClearingSummary
 from tongban.service_layer.ledger_check import BookCheck, check_hub, check_node
 
 console = Console(width=None if sys.stdout.isatty() else 160)
