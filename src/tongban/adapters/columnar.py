@@ -22,7 +22,7 @@ import subprocess
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC
 from typing import Any
 
 import polars as pl
@@ -34,7 +34,6 @@ from tongban.adapters.report_reader import (
     SCHEMA,
     VALUES,
     ReportReader,
-    _export,
 )
 from tongban.domain.clearing import (
     ExceptionKind,
@@ -45,6 +44,7 @@ from tongban.domain.clearing import (
     merge_obligations,
 )
 from tongban.domain.ledger import EventKind
+from tongban.service_layer import wire
 
 
 @dataclass
@@ -215,20 +215,12 @@ def _match_in_child(path: str, period: str) -> MatchResult:
     return _result_from_json(json.loads(done.stdout))
 
 
-def _event_json(e: SettlementEvent | None) -> list[Any] | None:
-    if e is None:
-        return None
-    return [
-        e.visit_region,
-        e.settlement_id,
-        e.event.value,
-        e.home_region,
-        e.institution_code,
-        e.occurred_at.astimezone(UTC).isoformat(),
-        e.medfee_sumamt,
-        e.hifp_pay,
-        e.acct_pay,
-    ]
+def _event_json(e: SettlementEvent | None) -> dict[str, Any] | None:
+    return None if e is None else wire.event_to_json(e)
+
+
+def _event_from_json(data: dict[str, Any] | None) -> SettlementEvent | None:
+    return None if data is None else wire.event_from_json(data)
 
 
 def _result_to_json(result: MatchResult) -> dict[str, Any]:
@@ -244,16 +236,6 @@ def _result_to_json(result: MatchResult) -> dict[str, Any]:
     }
 
 
-def _event_from_json(data: list[Any] | None) -> SettlementEvent | None:
-    if data is None:
-        return None
-    region, sid, event, home, institution, at, medfee, hifp, acct = data
-    moment = datetime.fromisoformat(at)
-    return SettlementEvent(
-        region, sid, EventKind(event), home, institution, moment, medfee, hifp, acct
-    )
-
-
 def _result_from_json(data: dict[str, Any]) -> MatchResult:
     return MatchResult(
         int(data["matched"]),
@@ -267,9 +249,7 @@ def _result_from_json(data: dict[str, Any]) -> MatchResult:
 
 def _main(argv: list[str]) -> None:
     command, path, period = argv
-    if command == "export":
-        _export(path, period)
-    elif command == "match":
+    if command == "match":
         result = _match(ReportReader(f"sqlite:///{path}"), period)
         sys.stdout.write(json.dumps(_result_to_json(result)))
         sys.stdout.flush()
@@ -277,5 +257,5 @@ def _main(argv: list[str]) -> None:
         raise SystemExit(f"unknown command {command!r}")
 
 
-if __name__ == "__main__":  # python -m tongban.adapters.columnar export|match DB_PATH PERIOD
+if __name__ == "__main__":  # python -m tongban.adapters.columnar match DB_PATH PERIOD
     _main(sys.argv[1:])

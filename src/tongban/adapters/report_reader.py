@@ -8,10 +8,7 @@ connections. The columns and their types are defined here, once, for the matchin
 
 from __future__ import annotations
 
-import io
 import re
-import subprocess
-import sys
 import threading
 from collections import deque
 from collections.abc import Iterator, Sequence
@@ -53,12 +50,11 @@ _SQLITE_BATCH_ROWS = 262_144
 class ReportReader:
     """Arrow batches of stored report events, straight from the database through ADBC.
 
-    ``frames`` reads PostgreSQL in this process and SQLite in a child process: the ADBC driver
-    carries its own copy of SQLite, and two copies in one process do not see each other's
-    POSIX locks, so closing one would delete the WAL under the hub's own open connections.
-    ``regions``, ``views`` and ``moments`` read in this process, whatever the database: on
-    SQLite, only from a process that has no other SQLite connection to the file (the child
-    ``match_stored`` starts).
+    It reads in the calling process, whatever the database: on SQLite, only from a process
+    that has no other SQLite connection to the file (the child ``match_stored`` starts), as
+    the ADBC driver carries its own copy of SQLite, and two copies in one process do not see
+    each other's POSIX locks, so closing one would delete the WAL under the hub's own open
+    connections.
     """
 
     def __init__(self, db_url: str) -> None:
@@ -84,46 +80,6 @@ class ReportReader:
 
     def _mark(self, i: int) -> str:
         return "?" if self.dialect == "sqlite" else f"${i}"
-
-    def raw(self, period: str) -> Iterator[tuple[str, str, pl.DataFrame]]:
-        """(visit region, side, rows as stored) in region order, visit before home."""
-        mark = self._mark
-        with self._connect() as conn, conn.cursor() as cur:
-            cur.execute(
-                f"SELECT DISTINCT visit_region FROM report_events WHERE period = {mark(1)}",
-                [period],
-            )
-            regions = sorted(str(r[0]) for r in cur.fetchall())
-            query = (
-                f"SELECT {', '.join(COLUMNS)} FROM report_events WHERE period = {mark(1)}"
-                f" AND side = {mark(2)} AND visit_region = {mark(3)}"
-            )
-            for region in regions:
-                for side in SIDES:
-                    cur.execute(query, [period, side, region])
-                    frame = pl.from_arrow(cur.fetch_arrow_table())
-                    assert isinstance(frame, pl.DataFrame)
-                    yield region, side, frame
-
-    def frames(self, period: str) -> Iterator[tuple[str, pl.DataFrame, pl.DataFrame]]:
-        """(visit region, visit view, home view) for every visit region with events."""
-        source = self._from_child(period) if self.dialect == "sqlite" else self.raw(period)
-        views: dict[str, pl.DataFrame] = {}
-        for region, side, frame in source:
-            views[side] = _typed(frame)
-            if side == "home":
-                yield region, views["visit"], views["home"]
-
-    def _from_child(self, period: str) -> Iterator[tuple[str, str, pl.DataFrame]]:
-        command = [sys.executable, "-m", "tongban.adapters.columnar", "export", self.path, period]
-        with subprocess.Popen(command, stdout=subprocess.PIPE) as child:
-            assert child.stdout is not None
-            while head := child.stdout.read(_HEAD):
-                size = int.from_bytes(head[:8], "big")
-                region, side = head[8:14].decode(), head[14:].decode().strip()
-                yield region, side, pl.read_ipc_stream(io.BytesIO(child.stdout.read(size)))
-        if child.returncode != 0:
-            raise RuntimeError(f"reading {self.path} failed in the child (exit {child.returncode})")
 
     # --- what match_stored reads ----------------------------------------------------------
     def regions(self, period: str) -> list[str]:
@@ -232,21 +188,6 @@ class ReportReader:
                 cur.execute(query, [period, side, region, *chunk])
                 parts.append(_typed(pl.from_arrow(cur.fetch_arrow_table()), parts[0].columns))
         return pl.concat(parts)
-
-
-_HEAD = 8 + 6 + 5  # payload length, visit region, side
-
-
-def _export(path: str, period: str) -> None:
-    """The child's side of ``ReportReader._from_child``: framed Arrow IPC on stdout."""
-    out = sys.stdout.buffer
-    for region, side, frame in ReportReader(f"sqlite:///{path}").raw(period):
-        buffer = io.BytesIO()
-        frame.write_ipc_stream(buffer)
-        data = buffer.getvalue()
-        out.write(len(data).to_bytes(8, "big") + region.encode() + side.ljust(5).encode())
-        out.write(data)
-    out.flush()
 
 
 def _typed(frame: pl.DataFrame | pl.Series, columns: Sequence[str] = COLUMNS) -> pl.DataFrame:
