@@ -359,8 +359,10 @@ class VisitSide:
             tx.outbox_answered(sid, kind, outcome, now)
             record = tx.visit_settlement(sid)
             assert record is not None
-            # The money moves in the same transaction as the state (ids make repeats no-ops).
-            tx.post(visit_postings_for(record), now)
+            # The money moves in the same transaction as the state that moves it (transfer
+            # ids make a repeat a no-op); UNKNOWN, CANCELLING or REFUSED move none.
+            if values.get("status") in (VisitStatus.SETTLED, VisitStatus.CANCELLED):
+                tx.post(visit_postings_for(record), now)
         return SettlementView.of(record)
 
     def _commit_body(
