@@ -10,13 +10,13 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Connection, delete, insert, select, update
 
 from tongban.adapters.storage import schema as t
-from tongban.adapters.storage.database import Database
+from tongban.adapters.storage.database import Database, read_moment, stored_moment
 from tongban.adapters.storage.ledger_store import LedgerBook
 from tongban.domain.clearing import MatchException, Obligation, SettlementEvent
 from tongban.domain.ledger import Balance, LedgerAudit, Transfer
@@ -28,17 +28,6 @@ BATCH = 5000
 
 def event_json(event: SettlementEvent | None) -> str | None:
     return None if event is None else json.dumps(wire.event_to_json(event))
-
-
-def _utc(moment: datetime | None) -> datetime | None:
-    """SQLite keeps no offset: every moment goes in as UTC so it comes back as itself."""
-    return None if moment is None else moment.astimezone(UTC)
-
-
-def _aware(moment: datetime | None) -> datetime | None:
-    if moment is None:
-        return None
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,7 +82,7 @@ def _exception(row: Any) -> ExceptionRecord:
 def _period(row: Any) -> PeriodRecord:
     data = dict(row._mapping)
     for name in ("window_from", "window_to", "cleared_at", "closed_at"):
-        data[name] = _aware(data[name])
+        data[name] = data[name] and read_moment(data[name])
     return PeriodRecord(**data)
 
 
@@ -141,7 +130,7 @@ class ClearingStore:
                 "event": e.event.value,
                 "home_region": e.home_region,
                 "institution_code": e.institution_code,
-                "occurred_at": e.occurred_at.astimezone(UTC),
+                "occurred_at": stored_moment(e.occurred_at),
                 "medfee_sumamt": e.medfee_sumamt,
                 "hifp_pay": e.hifp_pay,
                 "acct_pay": e.acct_pay,
@@ -224,10 +213,10 @@ class ClearingStore:
                 {
                     "period": p,
                     "status": record.status,
-                    "window_from": _utc(record.window_from),
-                    "window_to": _utc(record.window_to),
+                    "window_from": record.window_from and stored_moment(record.window_from),
+                    "window_to": stored_moment(record.window_to),
                     "matched_events": record.matched_events,
-                    "cleared_at": _utc(record.cleared_at),
+                    "cleared_at": stored_moment(record.cleared_at),
                     "closed_at": None,
                 },
             )
@@ -352,7 +341,7 @@ class ClearingStore:
             done = conn.execute(
                 update(t.statements)
                 .where(s.period == period, s.region == region, s.digest == digest)
-                .values(status=status, reason=reason, answered_at=_utc(at))
+                .values(status=status, reason=reason, answered_at=stored_moment(at))
             )
         return bool(done.rowcount)
 
@@ -363,7 +352,7 @@ class ClearingStore:
             conn.execute(
                 update(t.periods)
                 .where(t.periods.c.period == period)
-                .values(status="CLOSED", closed_at=_utc(at))
+                .values(status="CLOSED", closed_at=stored_moment(at))
             )
 
     # --- the hub's ledger -----------------------------------------------------------------
@@ -398,7 +387,7 @@ def _resolution(
         "status": "RESOLVED",
         "resolution": resolution,
         "note": note,
-        "resolved_at": _utc(at),
+        "resolved_at": stored_moment(at),
         "home_region": accepted.home_region if accepted else None,
         "medfee_sumamt": accepted.medfee_sumamt if accepted else None,
         "hifp_pay": accepted.hifp_pay if accepted else None,

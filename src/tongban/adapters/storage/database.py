@@ -10,6 +10,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +20,16 @@ from sqlalchemy.pool import NullPool
 from tongban.adapters.storage.migrations import Schema, ensure_current, upgrade_to_head
 
 POOL_SIZE = 20  # PostgreSQL connections per node; `tongban node` runs as many request threads
+
+
+def stored_moment(moment: datetime) -> datetime:
+    """A moment as it goes into the database: UTC, since SQLite keeps no offset."""
+    return moment.astimezone(UTC)
+
+
+def read_moment(moment: datetime) -> datetime:
+    """A moment as it comes out: SQLite gives it back naive, and it was stored as UTC."""
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 def sqlite_url(path: Path) -> str:

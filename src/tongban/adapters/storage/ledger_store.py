@@ -9,12 +9,13 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Sequence
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Connection, Table, func, select
 
 from tongban.adapters.storage import statements as sql
+from tongban.adapters.storage.database import stored_moment
 from tongban.domain.ledger import Balance, LedgerAudit, Transfer, validate
 from tongban.errors import Conflict
 
@@ -36,7 +37,7 @@ class LedgerBook:
         if not group:
             return 0
         validate(group)
-        at = at.astimezone(UTC)  # SQLite keeps no offset
+        at = stored_moment(at)
         dialect = self.conn.dialect.name
         open_account = sql.insert_new(self.accounts, dialect)
         for account in sorted({a for t in group for a in (t.debit, t.credit)}):

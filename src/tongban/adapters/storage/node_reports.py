@@ -8,13 +8,14 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
-from datetime import UTC, date, datetime
+from datetime import date, datetime
 from typing import Any
 
 from sqlalchemy import Connection, and_, func, or_, select
 
 from tongban.adapters.storage import schema as t
 from tongban.adapters.storage import statements as sql
+from tongban.adapters.storage.database import read_moment, stored_moment
 from tongban.adapters.storage.ledger_store import LedgerBook
 from tongban.domain import ledger as acc
 from tongban.domain.clearing import SettlementEvent
@@ -29,15 +30,6 @@ _VISIT_SETTLED = [
     s.value for s in (VisitStatus.SETTLED, VisitStatus.CANCELLING, VisitStatus.CANCELLED)
 ]
 _HOME_SETTLED = [HomeStatus.COMMITTED.value, HomeStatus.CANCELLED.value]
-
-
-def _utc(moment: datetime | None) -> datetime | None:
-    # SQLite keeps moments as naive UTC text: bind UTC so comparisons are right on both engines.
-    return None if moment is None else moment.astimezone(UTC)
-
-
-def _aware(moment: datetime) -> datetime:
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 class NodeReportQueries:
@@ -100,7 +92,7 @@ class NodeReportQueries:
             visit, home = (region, other) if role == "visit" else (other, region)
             out.append(
                 SettlementEvent(
-                    visit, sid, event, home, inst, _aware(moment), medfee, hifp or 0, acct or 0
+                    visit, sid, event, home, inst, read_moment(moment), medfee, hifp or 0, acct or 0
                 )
             )
         return out
@@ -118,9 +110,9 @@ class NodeReportQueries:
         """Events of one kind in [since, until), ordered by settlement id, after ``after``."""
         cols, moment, state = self._event_query(role, event)
         sid = cols[0]
-        query = select(*cols).where(state, moment < _utc(until), sid > after)
+        query = select(*cols).where(state, moment < stored_moment(until), sid > after)
         if since is not None:
-            query = query.where(moment >= _utc(since))
+            query = query.where(moment >= stored_moment(since))
         rows = self.conn.execute(query.order_by(sid).limit(limit))
         return self._events(role, region, event, rows)
 
@@ -185,8 +177,8 @@ class NodeReportQueries:
                 or_(
                     and_(
                         _vs.status == VisitStatus.CANCELLED.value,
-                        _vs.cancelled_at >= _utc(cancels_from),
-                        _vs.cancelled_at < _utc(cancels_to),
+                        _vs.cancelled_at >= stored_moment(cancels_from),
+                        _vs.cancelled_at < stored_moment(cancels_to),
                     ),
                     # A cancel still in flight has no moment yet: it is dated by the hospital's
                     # request (its outbox entry), as the hospital dates it in its own books.
@@ -196,8 +188,8 @@ class NodeReportQueries:
                         .where(
                             _ob.settlement_id == _vs.settlement_id,
                             _ob.kind == "cancel",
-                            _ob.created_at >= _utc(cancels_from),
-                            _ob.created_at < _utc(cancels_to),
+                            _ob.created_at >= stored_moment(cancels_from),
+                            _ob.created_at < stored_moment(cancels_to),
                         )
                         .exists(),
                     ),

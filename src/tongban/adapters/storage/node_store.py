@@ -6,7 +6,7 @@ import json
 from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import asdict, fields
-from datetime import UTC, date, datetime
+from datetime import date, datetime
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -14,7 +14,7 @@ from sqlalchemy import Connection, Row, Table, func, insert, select, update
 
 from tongban.adapters.storage import schema as t
 from tongban.adapters.storage import statements as sql
-from tongban.adapters.storage.database import Database
+from tongban.adapters.storage.database import Database, read_moment
 from tongban.adapters.storage.node_reports import NodeReportQueries
 from tongban.domain.case import parse_policy
 from tongban.domain.catalogue import CatalogueItem, CoverageClass
@@ -50,8 +50,8 @@ def _record(cls: type[R], row: Row[Any]) -> R:
     data = dict(row._mapping)
     for name, value in data.items():
         # SQLite keeps no zone: every moment tongban stores is UTC, so say so.
-        if isinstance(value, datetime) and value.tzinfo is None:
-            data[name] = value.replace(tzinfo=UTC)
+        if isinstance(value, datetime):
+            data[name] = read_moment(value)
     status_type = _STATUS_TYPES.get(cls)
     if status_type is not None:
         data["status"] = status_type(data["status"])
