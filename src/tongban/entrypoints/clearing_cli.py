@@ -55,7 +55,7 @@ class BackOfficeHandle:
     hub_store: HubStore
 
 
-def parse_ratio_free(text: str) -> Decimal:
+def parse_alert_months(text: str) -> Decimal:
     """A positive number of months such as 2 or 1.5 (decimal, never float)."""
     months = parse_decimal(text, "alert months")
     if months <= 0:
@@ -325,7 +325,7 @@ def reserves(
     with open_back_office(data_dir, with_nodes=False) as office:
         if alert_months is not None:
             try:
-                months = parse_ratio_free(alert_months)
+                months = parse_alert_months(alert_months)
             except ValueError as exc:
                 raise typer.BadParameter(str(exc)) from None
             office.hub_store.set_meta(RESERVE_ALERT_MONTHS, str(months))

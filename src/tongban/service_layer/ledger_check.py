@@ -71,12 +71,15 @@ def check_hub(name: str, store: Any) -> BookCheck:
         nets = {s["region"]: int(s["net"]) for s in store.statements(period)}
         if sum(nets.values()) != 0:
             check.differences.append(f"{period}: statements net to {sum(nets.values())}, not 0")
-        moved = {}
+        moved: dict[str, int] = {}
         for row in store.transfers(ref=period):
-            if row["code"] == "clearing":
-                region = row["transfer_id"].rsplit(":", 1)[-1]
-                sign = 1 if row["credit"] == acc.reserve(region) else -1
-                moved[region] = sign * int(row["amount"])
+            if row["code"] != "clearing":
+                continue
+            # Credited to a reserve: the region received; debited: it paid.
+            for account, sign in ((row["credit"], 1), (row["debit"], -1)):
+                if account.startswith(acc.reserve("")):
+                    region = account.removeprefix(acc.reserve(""))
+                    moved[region] = moved.get(region, 0) + sign * int(row["amount"])
         for region, net in sorted(nets.items()):
             if moved.get(region, 0) != net:
                 check.differences.append(
