@@ -5,9 +5,7 @@ This is the only module that knows both the services and the concrete adapters.
 
 from __future__ import annotations
 
-import json
 import secrets
-import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -18,6 +16,7 @@ from typing import Any
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from tongban.adapters.columnar import match_stored
+from tongban.adapters.directory_cache import DirectoryCache
 from tongban.adapters.exchange import Exchange, Gate
 from tongban.adapters.signing import (
     load_or_create_key,
@@ -31,11 +30,9 @@ from tongban.adapters.storage.database import sqlite_url
 from tongban.adapters.storage.hub_store import HubStore, open_hub_store
 from tongban.adapters.storage.node_store import NodeStore, open_node_store
 from tongban.adapters.transport import InProcessTransport, RoutingTransport, Transport
-from tongban.canonical import canonical_json
-from tongban.domain.directory import HUB, Directory, Member
+from tongban.domain.directory import HUB, Member
 from tongban.domain.regions import region as region_info
 from tongban.domain.regions import yrd_regions
-from tongban.errors import MessageRejected, TongbanError
 from tongban.service_layer.clearing import RESERVE_ALERT_MONTHS, ClearingHub
 from tongban.service_layer.hub import Hub
 from tongban.service_layer.node import NodeService
@@ -43,71 +40,6 @@ from tongban.service_layer.node import NodeService
 
 def utc_now() -> datetime:
     return datetime.now(UTC)
-
-
-class DirectoryCache:
-    """The node's copy of the hub-signed directory, persisted so a restart needs no hub."""
-
-    def __init__(
-        self,
-        hub_public_key: str,
-        hub_endpoint: str,
-        load: Callable[[], str | None],
-        save: Callable[[str], None],
-    ) -> None:
-        self.hub_public_key = hub_public_key
-        self.hub_endpoint = hub_endpoint
-        self._save = save
-        self._directory: Directory | None = None
-        self._last_refresh = 0.0
-        self.fetch: Callable[[], dict[str, Any]] | None = None
-        stored = load()
-        if stored:
-            self._accept(json.loads(stored), persist=False)
-
-    def _accept(self, signed: dict[str, Any], persist: bool) -> Directory:
-        document, signature = signed["directory"], signed["signature"]
-        if not verify(self.hub_public_key, canonical_json(document), signature):
-            raise MessageRejected("BAD_DIRECTORY", "the directory is not signed by the hub")
-        directory = Directory.from_json(document)
-        if self._directory is None or directory.version >= self._directory.version:
-            self._directory = directory
-            if persist:
-                self._save(json.dumps(signed, ensure_ascii=False))
-        return self._directory
-
-    def refresh(self) -> Directory | None:
-        if self.fetch is None:
-            return self._directory
-        self._last_refresh = time.monotonic()
-        return self._accept(self.fetch(), persist=True)
-
-    @property
-    def current(self) -> Directory | None:
-        return self._directory
-
-    def endpoint_of(self, name: str) -> str | None:
-        if name == HUB:
-            return self.hub_endpoint
-        member = self._member(name)
-        return member.endpoint if member else None
-
-    def public_key_of(self, name: str) -> str | None:
-        if name == HUB:
-            return self.hub_public_key
-        member = self._member(name)
-        return member.public_key if member else None
-
-    def _member(self, region: str) -> Member | None:
-        member = self._directory.member(region) if self._directory else None
-        # An unknown sender may have joined since: refresh at most every 10 s to find out.
-        if member is None and time.monotonic() - self._last_refresh > 10:
-            try:
-                self.refresh()
-            except TongbanError:  # the hub being down must not stop settlement
-                return None
-            member = self._directory.member(region) if self._directory else None
-        return member
 
 
 @dataclass
@@ -164,7 +96,7 @@ def build_node(
         with store.write() as tx:
             tx.set_meta("directory", value)
 
-    directory = DirectoryCache(hub_public_key, hub_endpoint, load, save)
+    directory = DirectoryCache(hub_public_key, hub_endpoint, load, save, clock)
     exchange = Exchange(
         region,
         key,

@@ -8,11 +8,16 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 HUB = "hub"  # the hub's identity as a message sender
 MEDICAL_SETTLEMENT = "medical_settlement"  # 异地就医直接结算
+
+DIRECTORY_TTL = timedelta(days=7)  # how long a published directory is valid
+# After expiry a node goes on with its cached copy this long (a hub outage over a long
+# weekend must not stop settlement), then refuses other nodes until it has a fresh one.
+DIRECTORY_GRACE = timedelta(days=3)
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,6 +42,13 @@ class Directory:
 
     def is_expired(self, now: datetime) -> bool:
         return now >= self.expires_at
+
+    def is_usable(self, now: datetime) -> bool:
+        """Still to be trusted: before expiry, or within the grace period after it."""
+        return now < self.expires_at + DIRECTORY_GRACE
+
+    def is_past_half_life(self, now: datetime) -> bool:
+        return now >= self.issued_at + (self.expires_at - self.issued_at) / 2
 
     def to_json(self) -> dict[str, Any]:
         return {

@@ -8,15 +8,12 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from datetime import timedelta
 from typing import Any, Protocol
 
 from tongban.canonical import canonical_json
-from tongban.domain.directory import Directory, Member
+from tongban.domain.directory import DIRECTORY_TTL, Directory, Member
 from tongban.errors import Forbidden, InvalidInput, NotFound
 from tongban.service_layer.ports import Clock, Message
-
-DIRECTORY_TTL = timedelta(days=7)  # nodes may use a cached directory this long without the hub
 
 
 class HubStorePort(Protocol):
@@ -76,8 +73,15 @@ class Hub:
         return signed
 
     def signed_directory(self) -> dict[str, Any]:
+        """The current directory; a new version once the current one is past half its life,
+        so a node that can reach the hub always holds one with days to run."""
         current = self.store.meta("directory")
-        return json.loads(current) if current else self.publish()
+        if current is None:
+            return self.publish()
+        signed: dict[str, Any] = json.loads(current)
+        if Directory.from_json(signed["directory"]).is_past_half_life(self.clock()):
+            return self.publish()
+        return signed
 
     def handle(self, message: Message) -> dict[str, Any]:
         if message.kind == "directory.get":
