@@ -13,6 +13,7 @@ from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
+from tongban.adapters.code_sender import MemoryCodeSender
 from tongban.adapters.transport import Transport
 from tongban.bootstrap import EmbeddedNetwork, utc_now
 from tongban.domain.case import parse_catalogue, parse_policy
@@ -95,6 +96,14 @@ class SmallNetwork:
             "account_balance": person.account_balance,
         }
 
+    def sent_code(self, region: str, challenge_id: str) -> str:
+        """The sign-in code the node sent for a challenge (what the resident's SMS says)."""
+        sender = self.network.nodes[region].code_sender
+        assert isinstance(sender, MemoryCodeSender)
+        code = sender.last_code(challenge_id)
+        assert code is not None, f"no code was sent for {challenge_id}"
+        return code
+
     def close(self) -> None:
         self.network.close()
 
@@ -143,3 +152,15 @@ def auth(institution: str = RUIJIN) -> dict[str, str]:
     return {"Authorization": f"Bearer {KEYS[institution]}"}
 
 
+def resident_auth(net: SmallNetwork, post: Callable[..., Any], id_number: str,
+                  region: str = JINHUA, base: str = "") -> dict[str, str]:
+    """Sign a resident in at their home node (``post``: a TestClient's or httpx's) with the
+    code the node sent; the headers that act for them."""
+    prefix = f"{base}/nodes/{region}/v1/residents"
+    challenge = post(f"{prefix}/sign-in", json={"id_number": id_number})
+    assert challenge.status_code == 202, challenge.text
+    challenge_id = challenge.json()["challenge_id"]
+    session = post(f"{prefix}/session",
+                   json={"challenge_id": challenge_id, "code": net.sent_code(region, challenge_id)})
+    assert session.status_code == 201, session.text
+    return {"Authorization": f"Bearer {session.json()['token']}"}

@@ -15,6 +15,7 @@ from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
+from tongban.adapters.code_sender import MemoryCodeSender
 from tongban.adapters.columnar import match_stored
 from tongban.adapters.directory_cache import DirectoryCache
 from tongban.adapters.exchange import Exchange, Gate
@@ -36,6 +37,7 @@ from tongban.domain.regions import yrd_regions
 from tongban.service_layer.clearing import RESERVE_ALERT_MONTHS, ClearingHub
 from tongban.service_layer.hub import Hub
 from tongban.service_layer.node import NodeService
+from tongban.service_layer.residents import CodeSender, Residents
 
 
 def utc_now() -> datetime:
@@ -51,6 +53,8 @@ class NodeRuntime:
     directory: DirectoryCache
     store: NodeStore
     public_key: str
+    residents: Residents
+    code_sender: CodeSender
 
     def handler(self) -> Callable[[bytes], bytes]:
         return self.gate.serve(self.service.handle)
@@ -85,7 +89,11 @@ def build_node(
     locator_key: bytes,
     clock: Callable[[], datetime] = utc_now,
     migrate: bool = True,
+    code_sender: CodeSender | None = None,
+    demo_codes: bool = False,
 ) -> NodeRuntime:
+    """``code_sender`` delivers residents' sign-in codes (default: kept in memory, shown in the
+    sign-in answer only with ``demo_codes``, which is for the demo alone)."""
     store = open_node_store(db_url, migrate)
 
     def load() -> str | None:
@@ -115,7 +123,11 @@ def build_node(
         hub_signed=lambda data, signature: verify(hub_public_key, data, signature),
     )
     gate = Gate(region, key, directory.public_key_of, clock=lambda: clock().timestamp())
-    return NodeRuntime(region, service, gate, exchange, directory, store, public_key_b64(key))
+    sender = code_sender or MemoryCodeSender(show_codes=demo_codes)
+    residents = Residents(store, service.home, sender, clock)
+    return NodeRuntime(
+        region, service, gate, exchange, directory, store, public_key_b64(key), residents, sender
+    )
 
 
 def build_hub(

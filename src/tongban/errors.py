@@ -61,6 +61,13 @@ class Refused(TongbanError):
     title = "Refused by policy"
 
 
+class TooManyRequests(TongbanError):
+    """Too many attempts in a while (e.g. sign-ins for one ID number): try again later."""
+
+    status = 429
+    title = "Too many requests"
+
+
 class Unavailable(TongbanError):
     """A peer did not answer. For a settlement this means UNKNOWN, never lost."""
 

@@ -39,6 +39,7 @@ from network_fixtures import (
     RUIJIN,
     SHANGHAI,
     SmallNetwork,
+    resident_auth,
 )
 from tongban.domain.case import parse_catalogue, parse_policy
 from tongban.domain.catalogue import BillLine, classify
@@ -83,8 +84,8 @@ def prepare_network(net: SmallNetwork, base_url: str) -> None:
     net.network.nodes[JINHUA].exchange.call("hub", "locator.register", {"pseudonyms": pseudonyms})
     filing = httpx.post(
         f"{base_url}/nodes/{JINHUA}/v1/filings",
-        json={"id_number": BUSY_ID, "kind": "referral", "target_region": SHANGHAI,
-              "commitment": True},
+        json={"kind": "referral", "target_region": SHANGHAI, "commitment": True},
+        headers=resident_auth(net, httpx.post, BUSY_ID, base=base_url),
     )
     assert filing.status_code == 201, filing.text
 

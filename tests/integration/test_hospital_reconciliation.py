@@ -30,6 +30,7 @@ from network_fixtures import (
     SmallNetwork,
     auth,
     golden_lines,
+    resident_auth,
 )
 from tongban.adapters.transport import FaultyTransport
 from tongban.bootstrap import utc_now
@@ -119,12 +120,8 @@ def hospital(net: SmallNetwork) -> Iterator[Hospital]:
     with TestClient(create_network_app(net.network), raise_server_exceptions=False) as client:
         filing = client.post(
             f"/nodes/{JINHUA}/v1/filings",
-            json={
-                "id_number": RESIDENT_ID,
-                "kind": "long_term_resident",
-                "target_region": SHANGHAI,
-                "commitment": True,
-            },
+            json={"kind": "long_term_resident", "target_region": SHANGHAI, "commitment": True},
+            headers=resident_auth(net, client.post, RESIDENT_ID),
         )
         assert filing.status_code == 201, filing.text
         books = [

@@ -38,6 +38,7 @@ from network_fixtures import (
     auth,
     build_small_network,
     golden_lines,
+    resident_auth,
 )
 from tongban.adapters.transport import FaultyTransport
 from tongban.domain import ledger as acc
@@ -161,15 +162,11 @@ class Hospital:
         return int(self.splits[sid]["hifp_pay"] + self.splits[sid]["acct_pay"])
 
 
-def file_for_shanghai(client: TestClient, id_number: str) -> None:
+def file_for_shanghai(client: TestClient, net: SmallNetwork, id_number: str) -> None:
     response = client.post(
         FILINGS,
-        json={
-            "id_number": id_number,
-            "kind": "other",
-            "target_region": SHANGHAI,
-            "commitment": True,
-        },
+        json={"kind": "other", "target_region": SHANGHAI, "commitment": True},
+        headers=resident_auth(net, client.post, id_number),
     )
     assert response.status_code == 201, response.text
 
@@ -255,7 +252,7 @@ def test_settling_and_cancelling_post_transfers_whose_balances_agree_with_the_se
     net: SmallNetwork, client: TestClient
 ) -> None:
     his = Hospital(client)
-    file_for_shanghai(client, RESIDENT_ID)
+    file_for_shanghai(client, net, RESIDENT_ID)
     his.settle("e-1", EMPLOYEE_ID, JINHUA, BIG_BILL)
     his.settle("e-2", EMPLOYEE_ID, JINHUA, golden_lines(), institution=COMMUNITY)
     his.settle("r-1", RESIDENT_ID, JINHUA, RESIDENT_BILL, institution=COMMUNITY)
@@ -384,7 +381,7 @@ def test_clearing_a_month_confirms_every_statement_nets_to_zero_and_moves_the_re
     net: SmallNetwork, client: TestClient, hub: Any, clock: TickingClock
 ) -> None:
     his = Hospital(client)
-    file_for_shanghai(client, RESIDENT_ID)
+    file_for_shanghai(client, net, RESIDENT_ID)
     his.settle("e-1", EMPLOYEE_ID, JINHUA, BIG_BILL)
     his.settle("r-1", RESIDENT_ID, JINHUA, RESIDENT_BILL, institution=COMMUNITY)
     his.settle("n-1", NANJING_ID, NANJING, BIG_BILL)

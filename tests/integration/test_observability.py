@@ -33,6 +33,7 @@ from network_fixtures import (
     auth,
     build_small_network,
     golden_lines,
+    resident_auth,
 )
 from tongban.adapters.transport import FaultyTransport
 from tongban.domain.identifiers import mask_id_number
@@ -201,8 +202,8 @@ def test_log_lines_are_json_and_never_show_a_whole_id_number(
     bad = register(client, BAD_CHECKSUM_ID)
     assert_problem(bad, 422, "INVALID_ID_NUMBER")
     assert mask_id_number(BAD_CHECKSUM_ID) in bad.json()["detail"]
-    assert client.get(f"/nodes/{JINHUA}/v1/filings",
-                      params={"id_number": EMPLOYEE_ID}).status_code == 200
+    resident = resident_auth(net, client.post, EMPLOYEE_ID)  # the ID number in a body
+    assert client.get(f"/nodes/{JINHUA}/v1/filings", headers=resident).status_code == 200
 
     # A bug whose message quotes the ID number: the traceback is logged, masked.
     def broken(id_number: str) -> str:
@@ -239,6 +240,8 @@ def test_log_lines_are_json_and_never_show_a_whole_id_number(
     filings = next(r for r in requests if r["route"] == "/v1/filings")
     assert filings["region"] == JINHUA and filings["status"] == 200
     assert "institution" not in filings  # residents' endpoints need no hospital key
+    sign_in = next(r for r in requests if r["route"] == "/v1/residents/sign-in")
+    assert sign_in["region"] == JINHUA and sign_in["status"] == 202
 
 
 def test_text_log_lines_mask_id_numbers_too() -> None:

@@ -32,6 +32,7 @@ from network_fixtures import (
     auth,
     build_small_network,
     golden_lines,
+    resident_auth,
 )
 from tongban.domain.identifiers import id_check_char
 from tongban.entrypoints.api.embedded import create_network_app
@@ -41,6 +42,7 @@ HOME = f"/nodes/{JINHUA}/v1"
 BAD_CHECKSUM_ID = EMPLOYEE_ID[:17] + ("0" if EMPLOYEE_ID[17] != "0" else "1")
 NO_SUCH_BIRTHDAY = "33070219581307001" + id_check_char("33070219581307001")  # 13th month
 CONSULT = {"code": "001102000010000", "quantity": "1", "unit_price": 2500}
+RESIDENT = {"Authorization": "{resident}"}  # the world's signed-in Jinhua resident
 
 
 @dataclass
@@ -49,6 +51,7 @@ class World:
     client: TestClient
     visit_id: str  # RUIJIN's visit of the Jinhua employee
     settlement_id: str  # settled on that visit
+    resident: dict[str, str]  # headers of the Jinhua resident, signed in at home
 
 
 def _schema_urls(server_url: str) -> Callable[[str], str]:
@@ -81,7 +84,8 @@ def world(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFacto
         "settlement_id": "s-existing", "visit_id": visit.json()["visit_id"],
         "lines": golden_lines()})
     assert settled.status_code == 200, settled.text
-    yield World(net, client, visit.json()["visit_id"], "s-existing")
+    yield World(net, client, visit.json()["visit_id"], "s-existing",
+                resident_auth(net, client.post, RESIDENT_ID))
     client.close()
     net.close()
 
@@ -178,32 +182,41 @@ CASES: list[Case] = [
     ("cancel: no API key", "POST", "/settlements/{sid}/cancel", None, None, 401,
      "UNAUTHENTICATED"),
     ("no such route", "GET", "/nothing-here", None, auth(), 404, "NOT_FOUND"),
+    ("sign-in: ID number with a wrong check character", "POST", "HOME/residents/sign-in",
+     {"id_number": BAD_CHECKSUM_ID}, None, 422, "INVALID_ID_NUMBER"),
+    ("sign-in: a code that is not 6 digits", "POST", "HOME/residents/session",
+     {"challenge_id": "c", "code": "12345a"}, None, 422, "INVALID_REQUEST"),
     ("filing: ID number with a wrong check character", "POST", "HOME/filings",
      {"id_number": BAD_CHECKSUM_ID, "kind": "other", "target_region": SHANGHAI,
-      "commitment": True}, None, 422, "INVALID_ID_NUMBER"),
+      "commitment": True}, RESIDENT, 422, "INVALID_ID_NUMBER"),
     ("filing: without the personal commitment", "POST", "HOME/filings",
-     {"id_number": RESIDENT_ID, "kind": "other", "target_region": SHANGHAI,
-      "commitment": False}, None, 422, "COMMITMENT_REQUIRED"),
+     {"kind": "other", "target_region": SHANGHAI, "commitment": False}, RESIDENT, 422,
+     "COMMITMENT_REQUIRED"),
     ("filing: for the home region itself", "POST", "HOME/filings",
-     {"id_number": RESIDENT_ID, "kind": "other", "target_region": JINHUA,
-      "commitment": True}, None, 422, "INVALID_FILING"),
+     {"kind": "other", "target_region": JINHUA, "commitment": True}, RESIDENT, 422,
+     "INVALID_FILING"),
     ("filing: for a region outside the delta", "POST", "HOME/filings",
-     {"id_number": RESIDENT_ID, "kind": "other", "target_region": "110000",
-      "commitment": True}, None, 422, "UNKNOWN_REGION"),
+     {"kind": "other", "target_region": "110000", "commitment": True}, RESIDENT, 422,
+     "UNKNOWN_REGION"),
     ("filing: a temporary filing shorter than 6 months", "POST", "HOME/filings",
-     {"id_number": RESIDENT_ID, "kind": "other", "target_region": SHANGHAI, "months": 3,
-      "commitment": True}, None, 422, "INVALID_FILING"),
-    ("filing: for someone not insured here", "POST", "HOME/filings",
+     {"kind": "other", "target_region": SHANGHAI, "months": 3, "commitment": True}, RESIDENT,
+     422, "INVALID_FILING"),
+    ("filing: for someone else", "POST", "HOME/filings",
      {"id_number": UNINSURED_ID, "kind": "other", "target_region": SHANGHAI,
-      "commitment": True}, None, 404, "PERSON_NOT_FOUND"),
-    ("revoke: an unknown filing", "POST", "HOME/filings/no-such-filing/revoke",
-     {"id_number": RESIDENT_ID}, None, 404, "FILING_NOT_FOUND"),
+      "commitment": True}, RESIDENT, 403, "NOT_YOUR_RECORD"),
+    ("filing: without signing in", "POST", "HOME/filings",
+     {"kind": "other", "target_region": SHANGHAI, "commitment": True}, None, 401,
+     "UNAUTHENTICATED"),
+    ("revoke: an unknown filing", "POST", "HOME/filings/no-such-filing/revoke", None,
+     RESIDENT, 404, "FILING_NOT_FOUND"),
 ]
 
 
 def send(world: World, method: str, path: str, body: Any, headers: dict[str, str] | None
          ) -> Any:
     path = path.replace("{visit}", world.visit_id).replace("{sid}", world.settlement_id)
+    if headers is RESIDENT:
+        headers = world.resident
     url = HOME + path[4:] if path.startswith("HOME/") else NODE + path
     if callable(body):
         body = body(world)

@@ -28,6 +28,7 @@ from network_fixtures import (
     auth,
     build_small_network,
     golden_lines,
+    resident_auth,
 )
 from tongban.entrypoints.api.embedded import create_network_app
 
@@ -64,9 +65,12 @@ def settle(client: TestClient, sid: str, visit_id: str, lines: list[dict[str, An
     return client.post(SETTLEMENTS, json=body, headers=auth())
 
 
-def file_filing(client: TestClient, id_number: str, target: str, kind: str = "other") -> str:
-    response = client.post(FILINGS, json={"id_number": id_number, "kind": kind,
-                                          "target_region": target, "commitment": True})
+def file_filing(client: TestClient, net: SmallNetwork, id_number: str, target: str,
+                kind: str = "other") -> str:
+    """The resident signs in at home and files (DESIGN.md §4.4)."""
+    response = client.post(FILINGS, json={"kind": kind, "target_region": target,
+                                          "commitment": True},
+                           headers=resident_auth(net, client.post, id_number))
     assert response.status_code == 201, response.text
     return str(response.json()["filing_id"])
 
@@ -252,7 +256,7 @@ def test_an_unfiled_resident_is_refused_and_the_refusal_sticks_to_its_id(
     assert snapshot(net) == after_refusal
 
     # She files online with her personal commitment; the refused id stays refused ...
-    file_filing(client, RESIDENT_ID, SHANGHAI)
+    file_filing(client, net, RESIDENT_ID, SHANGHAI)
     assert_problem(settle(client, "s-resident-1", visit_id, RESIDENT_BILL), 422,
                    "FILING_REQUIRED")
     assert net.person_state(JINHUA, RESIDENT_ID) == before["people"]["resident"]
@@ -292,14 +296,15 @@ def test_an_emergency_visit_of_an_unfiled_resident_is_settled_with_the_emergency
 
 
 def test_a_revoked_filing_no_longer_covers_a_visit(client: TestClient, net: SmallNetwork) -> None:
-    filing_id = file_filing(client, RESIDENT_ID, SHANGHAI)
-    listed = client.get(FILINGS, params={"id_number": RESIDENT_ID}).json()
+    filing_id = file_filing(client, net, RESIDENT_ID, SHANGHAI)
+    resident = resident_auth(net, client.post, RESIDENT_ID)
+    listed = client.get(FILINGS, headers=resident).json()
     assert [f["filing_id"] for f in listed] == [filing_id]
     assert listed[0]["target_region"] == SHANGHAI and listed[0]["revoked_on"] is None
 
     assert settle(client, "s-filed", register(client, RESIDENT_ID),
                   RESIDENT_BILL).status_code == 200
-    revoked = client.post(f"{FILINGS}/{filing_id}/revoke", json={"id_number": RESIDENT_ID})
+    revoked = client.post(f"{FILINGS}/{filing_id}/revoke", headers=resident)
     assert revoked.status_code == 200, revoked.text
     assert revoked.json()["revoked_on"] is not None
     before = snapshot(net)
@@ -324,7 +329,7 @@ def test_a_filing_for_a_province_covers_its_cities_and_no_other(
         institutions=[(InstitutionRecord(nanjing_hospital, "江苏省人民医院", 3, True),
                        "key-nanjing-hospital")])
     headers = {"Authorization": "Bearer key-nanjing-hospital"}
-    file_filing(client, RESIDENT_ID, "320000")  # all of Jiangsu
+    file_filing(client, net, RESIDENT_ID, "320000")  # all of Jiangsu
 
     # In Nanjing (320100, Jiangsu) the visit is filed: ratio 0.40 as above.
     visit = client.post("/nodes/320100/v1/visits", headers=headers,
@@ -355,8 +360,9 @@ def test_a_filing_made_just_after_midnight_in_shanghai_starts_that_day(
     net = build_small_network(tmp_path, db_url_for=db_url_for, clock=lambda: moment)
     try:
         with TestClient(create_network_app(net.network)) as client:
-            response = client.post(FILINGS, json={"id_number": RESIDENT_ID, "kind": "other",
-                                                  "target_region": SHANGHAI, "commitment": True})
+            response = client.post(FILINGS, json={"kind": "other", "target_region": SHANGHAI,
+                                                  "commitment": True},
+                                   headers=resident_auth(net, client.post, RESIDENT_ID))
         assert response.status_code == 201, response.text
         # Temporary filings run 6 months by default: 2026-03-02 up to 2026-09-02 (exclusive).
         assert (response.json()["start_date"], response.json()["end_date"]) == (

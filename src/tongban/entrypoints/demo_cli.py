@@ -208,6 +208,7 @@ def _free_port(host: str, port: int) -> int:
 def _serve(network: EmbeddedNetwork, keys: dict[str, str], host: str, port: int) -> None:
     import uvicorn
 
+    from tongban.adapters.code_sender import MemoryCodeSender
     from tongban.entrypoints.api.embedded import create_network_app
     from tongban.entrypoints.observability import observe_recovery
 
@@ -222,6 +223,10 @@ def _serve(network: EmbeddedNetwork, keys: dict[str, str], host: str, port: int)
     console.print(
         "  all hospital keys: demo-credentials.json in the data directory.  Ctrl-C stops."
     )
+    for runtime in network.nodes.values():
+        if isinstance(runtime.code_sender, MemoryCodeSender):
+            runtime.code_sender.show_codes = True  # the demo has no SMS: codes come back inline
+    console.print("  residents' sign-in codes are shown in the sign-in answer (demo only)")
     stop = threading.Event()
     app = create_network_app(network)
 

@@ -172,6 +172,9 @@ def node(
         int, typer.Option(help="request threads (PostgreSQL: one pooled connection each)")
     ] = POOL_SIZE,
     log_format: Annotated[Literal["json", "text"], typer.Option(help="log lines")] = "json",
+    demo_codes: Annotated[
+        bool, typer.Option(help="show residents' sign-in codes in the answer (demo only)")
+    ] = False,
 ) -> None:
     """Serve one region's node (both roles) over HTTP."""
     import anyio.to_thread
@@ -196,6 +199,7 @@ def node(
             settings["hub_public_key"],
             locator_key,
             migrate=False,  # upgrading is the operator's explicit step: `tongban db upgrade`
+            demo_codes=demo_codes,
         )
     except SchemaBehind as exc:
         console.print(f"[red]error[/]: {exc.detail}")
@@ -215,7 +219,7 @@ def node(
 
     threading.Thread(target=recover, daemon=True).start()
     host, port = _listen(listen)
-    app = create_node_app(runtime.service, runtime.handler(), metrics)
+    app = create_node_app(runtime.service, runtime.handler(), metrics, residents=runtime.residents)
 
     @app.on_event("startup")
     async def _threads() -> None:

@@ -16,6 +16,7 @@ from tongban.adapters.storage import schema as t
 from tongban.adapters.storage import statements as sql
 from tongban.adapters.storage.database import Database, read_moment
 from tongban.adapters.storage.node_reports import NodeReportQueries
+from tongban.adapters.storage.resident_store import ResidentQueries
 from tongban.domain.case import parse_policy
 from tongban.domain.catalogue import CatalogueItem, CoverageClass
 from tongban.domain.money import format_ratio
@@ -81,7 +82,7 @@ def policy_to_json(policy: Policy) -> str:
     )
 
 
-class NodeTransaction(NodeReportQueries):
+class NodeTransaction(NodeReportQueries, ResidentQueries):
     """One database transaction of a node."""
 
     def __init__(self, conn: Connection, lock_rows: bool) -> None:

@@ -155,6 +155,30 @@ inbox = Table(
     Column("received_at", DateTime(timezone=True), nullable=False),
 )
 
+# --- node: residents' sign-in (one-time codes, sessions; migration node_0004) ---------------
+resident_challenges = Table(
+    "resident_challenges",
+    node_metadata,
+    Column("challenge_id", String(40), primary_key=True),
+    Column("pseudonym", String(64), nullable=False, index=True),  # of the ID number given
+    Column("person_id", Integer),  # None: nobody insured here has that ID number, no code sent
+    Column("code_hash", String(64), nullable=False),  # HMAC-SHA256 of the code, keyed by the id
+    Column("attempts", Integer, nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("expires_at", DateTime(timezone=True), nullable=False),
+    Column("used_at", DateTime(timezone=True)),
+)
+
+resident_sessions = Table(
+    "resident_sessions",
+    node_metadata,
+    Column("token_hash", String(64), primary_key=True),  # sha256 of the bearer token
+    Column("person_id", Integer, nullable=False, index=True),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("expires_at", DateTime(timezone=True), nullable=False),
+    Column("revoked_at", DateTime(timezone=True)),
+)
+
 # --- node: visit role (就医地) ----------------------------------------------------------------
 visits = Table(
     "visits",

@@ -32,7 +32,10 @@ def create_network_app(network: EmbeddedNetwork) -> FastAPI:
             f"inproc://{code}", count_exchange(metrics[code], runtime.handler())
         )
         app.mount(
-            f"/nodes/{code}", create_node_app(runtime.service, runtime.handler(), metrics[code])
+            f"/nodes/{code}",
+            create_node_app(
+                runtime.service, runtime.handler(), metrics[code], residents=runtime.residents
+            ),
         )
     app.state.node_metrics = metrics
     app.state.hub_metrics = hub_metrics

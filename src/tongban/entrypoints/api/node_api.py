@@ -1,4 +1,4 @@
-"""A node's HTTP API (``/v1``): hospitals (HIS), residents' filings, and the signed exchange."""
+"""A node's HTTP API (``/v1``): hospitals (HIS), residents (resident_api), the signed exchange."""
 # No "from __future__ import annotations" here: FastAPI reads the closures' Annotated types.
 
 from collections.abc import Callable
@@ -14,9 +14,8 @@ from tongban.entrypoints.api.problems import (
     install_problem_handlers,
     storage_unavailable,
 )
+from tongban.entrypoints.api.resident_api import resident_router
 from tongban.entrypoints.api.schemas import (
-    FilingIn,
-    FilingOut,
     PreviewIn,
     PreviewOut,
     ReconcileDetailIn,
@@ -24,7 +23,6 @@ from tongban.entrypoints.api.schemas import (
     ReconcileTotalsIn,
     ReconcileTotalsOut,
     RegisterVisitIn,
-    RevokeIn,
     SettleIn,
     SettlementOut,
     VisitOut,
@@ -38,15 +36,10 @@ from tongban.entrypoints.observability import (
     stored_directory_version,
 )
 from tongban.errors import Refused, TongbanError
-from tongban.service_layer.commands import (
-    FileRecord,
-    PreviewBill,
-    RegisterVisit,
-    RevokeFiling,
-    SettleBill,
-)
+from tongban.service_layer.commands import PreviewBill, RegisterVisit, SettleBill
 from tongban.service_layer.node import NodeService
-from tongban.service_layer.records import FilingRecord, VisitStatus
+from tongban.service_layer.records import VisitStatus
+from tongban.service_layer.residents import Residents
 from tongban.service_layer.views import SettlementView
 
 MAX_EXCHANGE_BYTES = 1_000_000
@@ -67,10 +60,6 @@ def _settlement_out(view: SettlementView) -> dict[str, Any]:
     return out
 
 
-def _filing_out(record: FilingRecord) -> dict[str, Any]:
-    return {k: v for k, v in asdict(record).items() if k not in ("person_id", "created_at")}
-
-
 def _refusal_status(exc: TongbanError) -> str | None:
     """The status a failed settle leaves its settlement in, for the outcome counter."""
     if exc.code == "SETTLEMENT_VOIDED":
@@ -84,15 +73,19 @@ def create_node_app(
     service: NodeService,
     exchange_handler: Callable[[bytes], bytes],
     metrics: NodeMetrics | None = None,
+    *,
+    residents: Residents,
 ) -> FastAPI:
-    """The node's app; ``metrics`` (default: new, for this node) is also served at /metrics."""
+    """The node's app; ``metrics`` (default: new, for this node) is also served at /metrics;
+    ``residents`` serves residents' sign-in and filings."""
     app = FastAPI(
         title=f"tongban node {service.region}",
         version="1",
         description=(
             "Cross-region direct settlement of medical bills (异地就医直接结算). Money is "
             "integer fen; quantities and ratios are decimal strings. Hospitals authenticate "
-            "with their institution's API key (`Authorization: Bearer ...`)."
+            "with their institution's API key (`Authorization: Bearer ...`); residents with "
+            "the session token of a sign-in at their home node."
         ),
     )
     install_problem_handlers(app)
@@ -184,29 +177,6 @@ def create_node_app(
         events; the node answers each one the two sides disagree on."""
         return asdict(service.reconciliation.detail(body.to_command(), acting))
 
-    residents = APIRouter(prefix="/v1", tags=["residents (home region)"], responses=ERRORS)
-
-    @residents.post("/filings", status_code=201, response_model=FilingOut)
-    def create_filing(body: FilingIn) -> Any:
-        """File a cross-region record (异地就医备案) with a personal commitment (承诺制)."""
-        command = FileRecord(
-            body.id_number,
-            body.kind,
-            body.target_region,
-            body.start_date,
-            body.months,
-            body.commitment,
-        )
-        return _filing_out(service.home.file(command))
-
-    @residents.get("/filings", response_model=list[FilingOut])
-    def list_filings(id_number: str) -> Any:
-        return [_filing_out(f) for f in service.home.filings(id_number)]
-
-    @residents.post("/filings/{filing_id}/revoke", response_model=FilingOut)
-    def revoke_filing(filing_id: str, body: RevokeIn) -> Any:
-        return _filing_out(service.home.revoke(RevokeFiling(body.id_number, filing_id)))
-
     network = APIRouter(prefix="/v1", tags=["network"])
 
     @network.post("/exchange", response_class=Response)
@@ -238,6 +208,6 @@ def create_node_app(
         }
 
     app.include_router(his)
-    app.include_router(residents)
+    app.include_router(resident_router(residents))
     app.include_router(network)
     return app
