@@ -11,126 +11,31 @@ dies too, its start-up recovery settles the matter with the home node on its own
 from __future__ import annotations
 
 import json
-import signal
-import socket
 import subprocess
-import sys
 import time
-import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Any
 
 import httpx
 import pytest
+from process_network import JINHUA, SHANGHAI, TONGBAN, Processes, home_status, running_network
 
-from tongban.adapters.exchange import seal, signed_part, unseal
-from tongban.adapters.signing import load_or_create_key, verify
 from tongban.demo.sample_institutions import sample_institutions
 from tongban.demo.sample_people import sample_people
 from tongban.domain.calendar import SHANGHAI as SHANGHAI_TIME
 from tongban.domain.clearing import Period
-from tongban.service_layer.ports import Message
 
-TONGBAN = Path(sys.executable).with_name("tongban")
-SHANGHAI, JINHUA = "310000", "330700"
 BILL = [
     {"code": "001102000010000", "quantity": "2", "unit_price": 2500},  # consultations, class A
     {"code": "UNKNOWN-LOCAL-ITEM", "quantity": "1", "unit_price": 1200},  # not in the catalogue
 ]
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-@dataclass
-class Processes:
-    data_dir: Path
-    urls: dict[str, str]
-    running: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
-
-    def start(self, name: str) -> None:
-        listen = self.urls[name].removeprefix("http://")
-        if name == "hub":
-            args = ["hub", "--data-dir", str(self.data_dir), "--listen", listen]
-        else:
-            args = ["node", "--data-dir", str(self.data_dir), "--region", name,
-                    "--listen", listen]
-        log = (self.data_dir / f"{name}.log").open("ab")
-        self.running[name] = subprocess.Popen([str(TONGBAN), *args], stdout=log, stderr=log)
-        self.wait_healthy(name)
-
-    def wait_healthy(self, name: str, timeout: float = 15.0) -> None:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.running[name].poll() is not None:
-                log = (self.data_dir / f"{name}.log").read_text(errors="replace")
-                pytest.fail(f"{name} exited with {self.running[name].returncode}:\n{log}")
-            try:
-                if httpx.get(f"{self.urls[name]}/v1/health", timeout=1).status_code == 200:
-                    return
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.1)
-        pytest.fail(f"{name} did not become healthy within {timeout} s")
-
-    def kill(self, name: str) -> None:
-        process = self.running.pop(name)
-        process.send_signal(signal.SIGKILL)
-        process.wait(timeout=10)
-
-    def stop_all(self) -> None:
-        for process in self.running.values():
-            process.terminate()
-        for process in self.running.values():
-            try:
-                process.wait(timeout=5)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait(timeout=5)
-        self.running.clear()
-
-
 @pytest.fixture
 def network(tmp_path: Path) -> Iterator[Processes]:
-    urls = {name: f"http://127.0.0.1:{free_port()}" for name in ("hub", SHANGHAI, JINHUA)}
-    data_dir = tmp_path / "network"
-    subprocess.run(
-        [str(TONGBAN), "network", "init", "--data-dir", str(data_dir), "--hub", urls["hub"],
-         "--node", f"{SHANGHAI}={urls[SHANGHAI]}", "--node", f"{JINHUA}={urls[JINHUA]}",
-         "--sample-data"],
-        check=True, capture_output=True, timeout=60,
-    )
-    processes = Processes(data_dir, urls)
-    try:
-        for name in ("hub", JINHUA, SHANGHAI):
-            processes.start(name)
+    with running_network(tmp_path / "network", (JINHUA, SHANGHAI)) as processes:
         yield processes
-    finally:
-        processes.stop_all()
-
-
-def home_status(network: Processes, settlement_id: str) -> dict[str, Any]:
-    """Ask the home node about an id as the Shanghai node would: a signed `status` message."""
-    key = load_or_create_key(network.data_dir / "nodes" / SHANGHAI / "node.key")
-    request = Message(sender=SHANGHAI, recipient=JINHUA, msgid=uuid.uuid4().hex,
-                      timestamp=int(time.time() * 1000), kind="status",
-                      body={"settlement_id": settlement_id})
-    response = httpx.post(f"{network.urls[JINHUA]}/v1/exchange", content=seal(key, request),
-                          headers={"content-type": "application/json"}, timeout=10)
-    assert response.status_code == 200
-    reply, signature = unseal(response.content)
-    directory = httpx.get(f"{network.urls['hub']}/v1/directory", timeout=10).json()
-    (home_key,) = [m["public_key"] for m in directory["directory"]["members"]
-                   if m["region"] == JINHUA and m["endpoint"] == network.urls[JINHUA]]
-    assert verify(home_key, signed_part(reply), signature)
-    assert reply.in_reply_to == request.msgid and reply.body["ok"] is True, reply.body
-    return dict(reply.body["result"])
 
 
 def test_settlement_over_http_survives_the_home_node_being_killed_and_restarted(
