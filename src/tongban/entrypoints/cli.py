@@ -11,7 +11,15 @@ import typer
 from rich.console import Console
 
 from tongban.domain.case import CaseFormatError, run_case
-from tongban.entrypoints import clearing_cli, db_cli, demo_cli, process_cli, reconcile_cli, up_cli
+from tongban.entrypoints import (
+    clearing_cli,
+    db_cli,
+    demo_cli,
+    process_cli,
+    reconcile_cli,
+    simulate_cli,
+    up_cli,
+)
 
 app = typer.Typer(
     name="tongban",
@@ -67,6 +75,7 @@ app.command()(reconcile_cli.reconcile)
 app.command()(clearing_cli.clear)
 app.add_typer(clearing_cli.clearing_app, name="clearing")
 app.add_typer(clearing_cli.ledger_app, name="ledger")
+app.command()(simulate_cli.simulate)
 
 
 def main() -> None:

@@ -19,7 +19,7 @@ from tongban.adapters.storage import schema as t
 from tongban.adapters.storage.database import Database, read_moment, stored_moment
 from tongban.adapters.storage.ledger_store import LedgerBook
 from tongban.domain.clearing import MatchException, Obligation, SettlementEvent
-from tongban.domain.ledger import Balance, LedgerAudit, Transfer
+from tongban.domain.ledger import Balance, EventKind, LedgerAudit, Transfer
 from tongban.service_layer import wire
 
 _e = t.clearing_exceptions.c
@@ -151,6 +151,33 @@ class ClearingStore:
                     "received_at": at,
                 },
             )
+
+    def report_views(self, period: str) -> tuple[list[SettlementEvent], list[SettlementEvent]]:
+        """A period's stored reports as events, (visit view, home view): for the reference
+        matcher on small networks (the columnar engine reads them itself)."""
+        views: dict[str, list[SettlementEvent]] = {"visit": [], "home": []}
+        r = t.report_events.c
+        with self.db.read() as conn:
+            rows = conn.execute(
+                select(t.report_events).where(r.period == period).order_by(
+                    r.side, r.visit_region, r.settlement_id, r.event
+                )
+            ).all()
+        for row in rows:
+            views[row.side].append(
+                SettlementEvent(
+                    visit_region=row.visit_region,
+                    settlement_id=row.settlement_id,
+                    event=EventKind(row.event),
+                    home_region=row.home_region,
+                    institution_code=row.institution_code,
+                    occurred_at=read_moment(row.occurred_at),
+                    medfee_sumamt=row.medfee_sumamt,
+                    hifp_pay=row.hifp_pay,
+                    acct_pay=row.acct_pay,
+                )
+            )
+        return views["visit"], views["home"]
 
     def receipts(self, period: str) -> list[dict[str, Any]]:
         with self.db.read() as conn:
