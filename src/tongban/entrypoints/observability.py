@@ -271,7 +271,7 @@ def _kind(payload: bytes) -> str:
         kind = json.loads(payload).get("kind")
     except (ValueError, AttributeError):
         return "other"
-    return kind if kind in KNOWN_KINDS else "other"
+    return kind if isinstance(kind, str) and kind in KNOWN_KINDS else "other"  # any JSON
 
 
 def _outcome(answer: bytes) -> str:

@@ -10,7 +10,10 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from sqlalchemy.exc import OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match, Route
 
+from tongban.entrypoints.api.limits import EXCHANGE_PATH, InputGuard
+from tongban.entrypoints.api.schemas import Problem
 from tongban.errors import TongbanError
 
 PROBLEM_JSON = "application/problem+json"
@@ -64,7 +67,62 @@ def _jsonable(errors: list[Any]) -> list[dict[str, Any]]:
     ]
 
 
+def _allowed_methods(request: Request) -> str:
+    """Every method of every route on this path: FastAPI's 405 names only the first route's."""
+    methods: set[str] = set()
+    for route in request.app.router.routes:
+        if not isinstance(route, Route) or not route.methods:
+            continue
+        if route.matches(request.scope)[0] is not Match.NONE:  # PARTIAL: path, not method
+            methods |= route.methods
+    return ", ".join(sorted(methods))
+
+
+PROBLEM_REF = {"$ref": "#/components/schemas/Problem"}
+# Refusals of the input guard (limits.py), possible on every operation it guards.
+GUARD_REFUSALS = {"422": "invalid input, or hidden characters in the path or query (see `code`)"}
+BODY_REFUSALS = {
+    "413": "the body is too large (`BODY_TOO_LARGE`)",
+    "415": "the body is not declared JSON in UTF-8 (`UNSUPPORTED_MEDIA_TYPE`)",
+}
+
+
+def document_problems(schema: dict[str, Any]) -> dict[str, Any]:
+    """Give every problem answer the Problem schema, and document the guard's refusals.
+
+    FastAPI documents its own 422 as JSON ``HTTPValidationError``; here it is problem+json.
+    """
+    schemas = schema.setdefault("components", {}).setdefault("schemas", {})
+    schemas.setdefault("Problem", Problem.model_json_schema())
+    for path, operations in schema.get("paths", {}).items():
+        for operation in operations.values():
+            responses = operation.setdefault("responses", {})
+            if not path.endswith(EXCHANGE_PATH):  # the exchange answers every refusal signed
+                refusals = GUARD_REFUSALS | (BODY_REFUSALS if "requestBody" in operation else {})
+                for status, description in refusals.items():
+                    responses.setdefault(status, {"description": description})
+            for status, response in responses.items():
+                if status[:1] not in ("4", "5"):
+                    continue
+                content = response.setdefault("content", {})
+                if not content.get(PROBLEM_JSON, {}).get("schema"):
+                    content.pop("application/json", None)
+                    content[PROBLEM_JSON] = {"schema": PROBLEM_REF}
+    return schema
+
+
 def install_problem_handlers(app: FastAPI) -> None:
+    """Problem answers for every error, the input guard, and both in the OpenAPI schema."""
+    app.add_middleware(InputGuard, answer=answer)
+    generate = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            app.openapi_schema = document_problems(generate())
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
+
     @app.exception_handler(TongbanError)
     async def _tongban(request: Request, exc: TongbanError) -> JSONResponse:
         extra = {k: v for k, v in exc.extra.items() if isinstance(v, (int, str, bool))}
@@ -83,7 +141,11 @@ def install_problem_handlers(app: FastAPI) -> None:
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
         code = {404: "NOT_FOUND", 405: "METHOD_NOT_ALLOWED"}.get(exc.status_code, "HTTP_ERROR")
-        return answer(request, exc.status_code, code, str(exc.detail), str(exc.detail))
+        response = answer(request, exc.status_code, code, str(exc.detail), str(exc.detail))
+        response.headers.update(exc.headers or {})
+        if exc.status_code == 405:  # RFC 9110: a 405 names the methods the resource allows
+            response.headers["allow"] = _allowed_methods(request)
+        return response
 
     @app.exception_handler(OperationalError)
     async def _storage(request: Request, exc: OperationalError) -> JSONResponse:

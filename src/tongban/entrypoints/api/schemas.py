@@ -13,16 +13,38 @@ from tongban.domain.reconciliation import check_listing_size, parse_line, parse_
 from tongban.errors import InvalidInput
 from tongban.service_layer.reconciliation import ReconcileDetail, ReconcileTotals
 
-DecimalString = Annotated[str, Field(pattern=r"^-?\d{1,9}(\.\d{1,6})?$", examples=["1", "0.5"])]
+# ASCII digits only: "\d" would also let full-width (３) and Arabic-Indic (٣) digits through.
+DecimalString = Annotated[
+    str, Field(pattern=r"^-?[0-9]{1,9}(\.[0-9]{1,6})?$", examples=["1", "0.5"])
+]
 SettlementId = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9._-]+$")]
+# A catalogue code (national item codes are ASCII letters and digits): a look-alike code, e.g.
+# with full-width digits, would otherwise be classified as an item not in the catalogue.
+ItemCode = Annotated[
+    str,
+    Field(min_length=1, max_length=32, pattern=r"^[A-Za-z0-9._-]+$", examples=["001102000010000"]),
+]
 
 
 class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
+class Problem(BaseModel):
+    """RFC 9457 problem details, as every refusal is answered: match on `code`, not `title`."""
+
+    model_config = ConfigDict(extra="allow")  # e.g. `errors` (schema), `line` (a bill line)
+
+    type: str
+    title: str
+    status: int
+    detail: str
+    code: str = Field(examples=["FILING_REQUIRED", "INVALID_ID_NUMBER"])
+    instance: str
+
+
 class BillLineIn(Strict):
-    code: Annotated[str, Field(min_length=1, max_length=32)]
+    code: ItemCode
     quantity: DecimalString
     unit_price: StrictInt = Field(description="fen per unit")
     amount: StrictInt | None = Field(default=None, description="fen; must equal quantity × price")
