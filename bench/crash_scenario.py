@@ -24,6 +24,7 @@ import time
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -114,7 +115,7 @@ class CrashReport:
         ready = [r.ready for r in self.restarts]
         resolved = [r.resolved for r in self.restarts if r.resolved is not None]
         return [
-            ("seed", f"{self.plan.seed} (reproduce: {SEED_ENV}={self.plan.seed})"),
+            ("seed", str(self.plan.seed)),
             ("kills per node", ", ".join(f"{n} {k}" for n, k in sorted(self.kills.items()))),
             ("settlements attempted", str(len(self.settlements))),
             ("acknowledged SETTLED", str(len(settled))),
@@ -219,7 +220,7 @@ class _His:
                                    headers={"Authorization": f"Bearer {key}"})
         self.open: list[_Open] = []
         self.waiting: list[tuple[str, str]] = []  # (home, visit id) registered, not settled
-        self.started = 0
+        self.count = 0  # settlement ids used
 
     def __call__(self) -> None:
         run = self.run
@@ -259,8 +260,8 @@ class _His:
         self.settle(home, {"visit_id": visit_id, "lines": lines})
 
     def settle(self, home: str, content: dict[str, Any]) -> None:
-        self.started += 1
-        s = HisSettlement(f"crash{self.run.plan.seed}-{self.index}-{self.started}", home)
+        self.count += 1
+        s = HisSettlement(f"crash{self.run.plan.seed}-{self.index}-{self.count}", home)
         with self.run.lock:
             self.run.settlements.append(s)
         task = _Open(s, "settle", "/settlements", {"settlement_id": s.settlement_id, **content})
@@ -339,6 +340,14 @@ def _chaos(run: _Run, node: str) -> None:
                 + (f"{resolved:.2f} s" if resolved is not None else "(not in time)"))
 
 
+def _guarded(run: _Run, name: str, job: Callable[[], None]) -> None:
+    """A thread's unexpected exception is a finding, not a quietly shorter run."""
+    try:
+        job()
+    except Exception as exc:
+        run.violation(f"{name} stopped: {exc.__class__.__name__}: {exc}")
+
+
 def _people(plan: CrashPlan) -> list[tuple[str, str]]:
     """(home, ID number): employees with an account balance and a resident, per home."""
     rng = random.Random(f"crash/{plan.seed}/people")
@@ -367,10 +376,13 @@ def run_crash_scenario(
             network.start(name)
         run = _Run(plan, network, say)
         people = _people(plan)
-        threads = [threading.Thread(target=_His(run, i, people, hospitals[i], keys[hospitals[i]]))
-                   for i in range(plan.clients)]
-        threads += [threading.Thread(target=_chaos, args=(run, node))
-                    for node in (SHANGHAI, *plan.homes)]
+        jobs: list[tuple[str, Callable[[], None]]] = [
+            (f"HIS {i}", _His(run, i, people, hospitals[i], keys[hospitals[i]]))
+            for i in range(plan.clients)
+        ]
+        jobs += [(f"killer of {node}", partial(_chaos, run, node))
+                 for node in (SHANGHAI, *plan.homes)]
+        threads = [threading.Thread(target=_guarded, args=(run, name, job)) for name, job in jobs]
         for thread in threads:
             thread.start()
         for thread in threads:

@@ -85,8 +85,9 @@ def verify(
             if sid in home:
                 problems.append(f"{sid} is recorded by two home regions")
             home[sid] = Side(*rest)
-            if home[sid].status == "COMMITTED" and home[sid].person_id is not None:
-                spent[(region, home[sid].person_id)] += home[sid].acct_pay or 0
+            person = home[sid].person_id
+            if home[sid].status == "COMMITTED" and person is not None:
+                spent[(region, person)] += home[sid].acct_pay or 0
             if sid not in visit and home[sid].status in ("COMMITTED", "CANCELLED"):
                 problems.append(f"{sid} is {home[sid].status} at {region}, unknown at the visit"
                                 " node")
@@ -95,16 +96,15 @@ def verify(
                                 f"{visit[sid].region}")
     posted = {region: _posted(network, region) for region in (SHANGHAI, *homes)}
     broken = set()  # ids whose two sides disagree in state, amounts or money
-    for sid, v in visit.items():
-        h = home.get(sid)
-        found = _pair_problems(sid, v, h, posted)
+    for sid, side in visit.items():
+        found = _pair_problems(sid, side, home.get(sid), posted)
         problems += found
         if found:
             broken.add(sid)
     whole = 0
     for s in settlements:
-        v, h = visit.get(s.settlement_id), home.get(s.settlement_id)
-        states = (v.status if v else None, h.status if h else None)
+        at_visit, at_home = visit.get(s.settlement_id), home.get(s.settlement_id)
+        states = (at_visit.status if at_visit else None, at_home.status if at_home else None)
         if s.outcome == "SETTLED":
             allowed = {("SETTLED", "COMMITTED"), ("CANCELLED", "CANCELLED")}
             if s.cancel == "CANCELLED":
@@ -115,12 +115,15 @@ def verify(
             if states not in allowed:
                 problems.append(f"{s.settlement_id}: HIS acknowledged SETTLED"
                                 f" (cancel {s.cancel or 'not asked'}), sides hold {states}")
-            elif any(getattr(side, name) != told.get(name) for side in (v, h)
+            elif any(getattr(side, name) != told.get(name) for side in (at_visit, at_home)
                      for name in ("hifp_pay", "acct_pay", "medfee_sumamt")):
-                problems.append(f"{s.settlement_id}: HIS was told {told}, sides hold {v}, {h}")
+                problems.append(f"{s.settlement_id}: HIS was told {told},"
+                                f" sides hold {at_visit}, {at_home}")
             elif s.settlement_id not in broken:
                 whole += 1
-        elif s.outcome in ("VOIDED", "REFUSED") and states[0] not in (None, s.outcome):
+        elif (s.outcome == "VOIDED" and states[0] != "VOIDED") or (
+            s.outcome == "REFUSED" and states[0] not in (None, "REFUSED")
+        ):  # the home side of these is held to the visit side's above
             problems.append(f"{s.settlement_id}: HIS acknowledged {s.outcome} ({s.code}),"
                             f" sides hold {states}")
     problems += _accounts(network, spent, opening)
