@@ -21,7 +21,7 @@ PROBLEM: dict[str, Any] = {"model": None, "content": {PROBLEM_JSON: {}}}
 ERRORS: dict[int | str, dict[str, Any]] = {
     401: {"description": "no, unknown, signed-out or expired session token", **PROBLEM},
     403: {"description": "an ID number that is not the signed-in resident's", **PROBLEM},
-    404: {"description": "unknown filing (or someone else's)", **PROBLEM},
+    404: {"description": "unknown filing (or someone else's), or unknown sign-in", **PROBLEM},
     422: {"description": "invalid input or refused by policy (see `code`)", **PROBLEM},
 }
 IdNumberIn = Annotated[str, Field(max_length=32, description="18-character resident ID number")]
@@ -38,7 +38,7 @@ class SignInIn(Strict):
 class ChallengeOut(BaseModel):
     challenge_id: str
     expires_at: datetime
-    delivery: Literal["sms"]
+    delivery: str = Field(description="how the code travels to the resident, e.g. sms")
     demo_code: str | None = Field(
         None, description="the code itself: only on a node started with demo codes"
     )
