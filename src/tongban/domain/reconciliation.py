@@ -159,6 +159,8 @@ def compare_lines(
 
 # --- the hospital's input ---------------------------------------------------------------
 def check_range(first: date, last: date) -> None:
+    if first.year < 1900 or last.year > 2999:  # year 1 or 9999 has no UTC bounds (a 500)
+        raise InvalidInput("INVALID_DATE_RANGE", f"dates are 1900 to 2999, got {first}, {last}")
     if last < first:
         raise InvalidInput("INVALID_DATE_RANGE", f"to_date {last} is before from_date {first}")
     days = (last - first).days + 1
@@ -195,7 +197,7 @@ def parse_count(value: object, what: str) -> int:
             "INVALID_COUNT", f"{what} must be a whole number, got {value!r}"
         ) from None
     if not 0 <= count < MAX_FEN:
-        raise InvalidInput("INVALID_COUNT", f"{what} must not be negative, got {count}")
+        raise InvalidInput("INVALID_COUNT", f"{what} must be between 0 and 10^15, got {count}")
     return count
 
 
