@@ -272,6 +272,18 @@ def test_a_home_node_answers_no_questions_about_people_it_does_not_insure(
     assert state(world.net) == before
 
 
+@pytest.mark.parametrize("kind", ["quote", "commit"])
+def test_a_region_cannot_settle_in_the_name_of_another_regions_hospital(
+    world: World, kind: str
+) -> None:
+    body = {**quote_body(world.net, EMPLOYEE_ID), "settlement_id": f"nj-as-ruijin-{kind}"}
+    before = state(world.net)
+    assert refused(world.net, NANJING, JINHUA, kind, body) == "INSTITUTION_MISMATCH"
+    assert state(world.net) == before
+    ok = {**body, "institution_code": NANJING_HOSPITAL, "settlement_id": f"nj-own-{kind}"}
+    assert "split" in ask(world.net, NANJING, JINHUA, "quote", ok)  # its own hospital: answered
+
+
 def test_a_region_learns_nothing_of_the_status_of_a_settlement_another_region_made(
     world: World,
 ) -> None:

@@ -15,7 +15,12 @@ from typing import Any
 
 from tongban.domain.calendar import local_date
 from tongban.domain.filing import Filing, FilingKind, validity_end, visit_categories
-from tongban.domain.identifiers import mask_id_number, parse_id_number, parse_region_code
+from tongban.domain.identifiers import (
+    institution_region,
+    mask_id_number,
+    parse_id_number,
+    parse_region_code,
+)
 from tongban.domain.ledger import EventKind, Transfer, home_postings
 from tongban.domain.policy import (
     FilingCategory,
@@ -133,6 +138,7 @@ class HomeSide:
     def quote(self, message: Message) -> dict[str, Any]:
         """What this bill would pay now; changes nothing."""
         request = CommitRequest.parse(message.body, needs_id=False)
+        _own_institution(request, message.sender)
         with self.store.read() as tx:
             person = self._insured(tx, request.pseudonym)
             split, _policy, category = self._split(tx, person, request, message.sender)
@@ -140,6 +146,7 @@ class HomeSide:
 
     def commit(self, message: Message) -> dict[str, Any]:
         request = CommitRequest.parse(message.body, needs_id=True)
+        _own_institution(request, message.sender)
         digest = wire.content_hash(message.body)
         refusal: TongbanError | None = None
         with self.store.write() as tx:
@@ -367,6 +374,14 @@ class HomeSide:
             "committed_at": record.committed_at.isoformat() if record.committed_at else None,
             "cancelled_at": record.cancelled_at.isoformat() if record.cancelled_at else None,
         }
+
+
+def _own_institution(request: CommitRequest, visit_region: str) -> None:
+    """A region settles only for its own institutions (their codes carry its region code)."""
+    if institution_region(request.institution_code) != visit_region:
+        raise Forbidden(
+            "INSTITUTION_MISMATCH", f"{request.institution_code} is not the sender's institution"
+        )
 
 
 def _postings(record: HomeSettlementRecord, event: EventKind) -> list[Transfer]:
