@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import threading
 import time
+import unicodedata
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -21,6 +22,8 @@ import httpx
 import pytest
 import uvicorn
 from fastapi.testclient import TestClient
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from protocol_checks import assert_problem, assert_sides_agree, snapshot, visit_statuses
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
@@ -37,6 +40,7 @@ from network_fixtures import (
 from tongban.adapters.exchange import signed_part, unseal
 from tongban.adapters.signing import verify
 from tongban.entrypoints.api.embedded import create_network_app
+from tongban.entrypoints.api.limits import Refusal, json_depth, parse_json
 
 NODE = f"/nodes/{SHANGHAI}/v1"
 JSON = {"content-type": "application/json"}
@@ -311,10 +315,16 @@ def test_the_exchange_answers_garbage_with_a_signed_refusal_not_a_500(
 
 
 def test_refusals_of_the_guard_are_counted_by_the_node_that_refused(world: World) -> None:
-    world.client.post(f"{NODE}/visits", headers=auth(), content=b"[" * 1000)
-    metrics = world.client.get(f"/nodes/{SHANGHAI}/metrics").text
-    assert any(line.startswith("tongban_refusals_total{") and 'code="JSON_TOO_DEEP"' in line
-               and not line.endswith(" 0.0") for line in metrics.splitlines())
+    def refused(code: str) -> float:
+        metrics = world.client.get(f"/nodes/{SHANGHAI}/metrics").text
+        return sum(float(line.rsplit(" ", 1)[1]) for line in metrics.splitlines()
+                   if line.startswith("tongban_refusals_total{") and f'code="{code}"' in line)
+
+    before = refused("JSON_TOO_DEEP")
+    response = world.client.post(f"{NODE}/visits", headers={**auth(), **JSON},
+                                 content=b"[" * 1000)
+    assert_problem(response, 422, "JSON_TOO_DEEP")
+    assert refused("JSON_TOO_DEEP") == before + 1
 
 
 def test_the_openapi_schema_documents_the_problems_the_guard_answers(world: World) -> None:
@@ -369,3 +379,57 @@ def test_an_oversized_body_over_a_socket_gets_its_413_and_changes_nothing(
                           timeout=30)
     assert_problem(response, 413, "BODY_TOO_LARGE")
     assert world.state() == before
+
+
+# --- the guard's own readers, against the parser they protect -------------------------------
+text_with_tricks = st.text(alphabet=st.characters(codec="utf-8") | st.sampled_from(
+    '[]{}"\\\x00\x7f\u200d\u202e\ufeff\ud800'), max_size=12)
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | text_with_tricks,
+    lambda inner: st.lists(inner, max_size=3)
+    | st.dictionaries(text_with_tricks, inner, max_size=3),
+    max_leaves=25,
+)
+
+
+def reference_depth(value: Any) -> int:
+    if isinstance(value, list):
+        return 1 + max(map(reference_depth, value), default=0)
+    if isinstance(value, dict):
+        return 1 + max(map(reference_depth, value.values()), default=0)
+    return 0
+
+
+def hidden(value: Any) -> bool:
+    texts = [value] if isinstance(value, str) else []
+    if isinstance(value, dict):
+        return any(map(hidden, value)) or any(map(hidden, value.values()))
+    if isinstance(value, list):
+        return any(map(hidden, value))
+    return any(c not in "\t\n\r" and unicodedata.category(c) in ("Cc", "Cf", "Cs")
+               for t in texts for c in t)
+
+
+@settings(max_examples=300, deadline=None)
+@given(value=json_values, ensure_ascii=st.booleans())
+def test_the_depth_the_guard_reads_is_the_depth_the_parser_descends(
+    value: Any, ensure_ascii: bool
+) -> None:
+    body = json.dumps(value, ensure_ascii=ensure_ascii).encode("utf-8", "surrogatepass")
+    assert json_depth(body) == reference_depth(value)
+
+
+@settings(max_examples=300, deadline=None)
+@given(value=json_values, ensure_ascii=st.booleans())
+def test_the_guard_refuses_a_body_exactly_when_a_string_hides_a_character(
+    value: Any, ensure_ascii: bool
+) -> None:
+    text = json.dumps(value, ensure_ascii=ensure_ascii)
+    if not ensure_ascii and any("\ud800" <= c <= "\udfff" for c in text):
+        return  # a raw surrogate is not UTF-8: MALFORMED_JSON, tested above
+    try:
+        assert parse_json(text.encode()) == value
+        refused = None
+    except Refusal as refusal:
+        refused = refusal.code
+    assert refused == ("INVALID_TEXT" if hidden(value) else None)

@@ -95,16 +95,21 @@ def check_target(scope: Scope) -> None:
 
 
 # --- JSON ----------------------------------------------------------------------------------
-# A string, closed or running to the end: what is inside does not nest. Linear: every quote
-# starts at most one match, and a match never backtracks.
-_STRING = re.compile(rb'"(?:[^"\\]|\\.)*+(?:"|\\?\Z)', re.DOTALL)
-_BRACKETS = bytes(range(256)).translate(None, b"[]{}")  # every byte but the brackets
+_NOT_STRUCTURE = bytes(range(256)).translate(None, b'"[]{}')  # every other byte
 _STEP = {ord("["): 1, ord("{"): 1, ord("]"): -1, ord("}"): -1}
 
 
 def json_depth(body: bytes) -> int:
-    """How deep the brackets outside strings nest: what a recursive parser would descend."""
-    brackets = _STRING.sub(b"", body).translate(None, _BRACKETS)
+    """How deep the brackets outside strings nest: what a recursive parser would descend.
+
+    Escaped backslashes, then escaped quotes, go first; then everything but quotes and
+    brackets. Quotes still alternate open/close, so dropping two adjacent ones keeps that
+    (an empty string goes, or two strings merge) and what is between odd and even quotes is
+    inside a string. All of it runs in C but the final count over the brackets.
+    """
+    skeleton = body.replace(b"\\\\", b"").replace(b'\\"', b"")
+    skeleton = skeleton.translate(None, _NOT_STRUCTURE).replace(b'""', b"")
+    brackets = b"".join(skeleton.split(b'"')[::2]) if b'"' in skeleton else skeleton
     return max(accumulate(_STEP[b] for b in brackets), default=0)
 
 
@@ -124,7 +129,8 @@ def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
 
 
 def parse_json(body: bytes) -> Any:
-    """Strict JSON: UTF-8, no NaN or Infinity, no key twice, at most MAX_JSON_DEPTH deep."""
+    """Strict JSON: UTF-8, no NaN or Infinity, no key twice, at most MAX_JSON_DEPTH deep, no
+    hidden character in a string."""
     if json_depth(body) > MAX_JSON_DEPTH:
         raise invalid("JSON_TOO_DEEP", f"the body nests deeper than {MAX_JSON_DEPTH} levels")
     try:
@@ -132,10 +138,19 @@ def parse_json(body: bytes) -> Any:
     except UnicodeDecodeError as exc:
         raise invalid("MALFORMED_JSON", f"the body is not UTF-8 (byte {exc.start})") from None
     try:
-        return json.loads(text, parse_constant=_no_constant, object_pairs_hook=_unique_keys)
+        value = json.loads(text, parse_constant=_no_constant, object_pairs_hook=_unique_keys)
     except ValueError as exc:  # JSONDecodeError, or a number too long to convert
         reason = str(exc).split(":")[0] if "digits" in str(exc) else str(exc)
         raise invalid("MALFORMED_JSON", f"the body is not valid JSON: {reason}") from None
+    if not _plain(text):
+        check_strings(value)
+    return value
+
+
+def _plain(text: str) -> bool:
+    """No string of this (valid) JSON text can hold a hidden character: all ASCII, and no
+    escape that makes one (raw control characters are not valid JSON in a string, but DEL is)."""
+    return text.isascii() and not any(s in text for s in ("\\u", "\\b", "\\f", "\x7f"))
 
 
 def check_strings(value: Any) -> None:
@@ -285,5 +300,5 @@ async def checked_body(scope: Scope, receive: Receive) -> bytes:
         raise Refusal(413, "BODY_TOO_LARGE", "Body too large", detail)
     if body:
         check_media_type(scope)
-        check_strings(parse_json(body))
+        parse_json(body)
     return body

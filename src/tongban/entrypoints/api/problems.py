@@ -99,6 +99,7 @@ def document_problems(schema: dict[str, Any]) -> dict[str, Any]:
     """Give every problem answer the Problem schema, and document the guard's refusals.
 
     FastAPI documents its own 422 as JSON ``HTTPValidationError``; here it is problem+json.
+    A 202 documented without a body (settle, cancel: UNKNOWN, CANCELLING) has the 200's.
     """
     schemas = schema.setdefault("components", {}).setdefault("schemas", {})
     schemas.setdefault("Problem", Problem.model_json_schema())
@@ -109,6 +110,9 @@ def document_problems(schema: dict[str, Any]) -> dict[str, Any]:
                 refusals = GUARD_REFUSALS | (BODY_REFUSALS if "requestBody" in operation else {})
                 for status, description in refusals.items():
                     responses.setdefault(status, {"description": description})
+            accepted = responses.get("202", {})
+            if "content" not in accepted and "content" in responses.get("200", {}):
+                accepted["content"] = responses["200"]["content"]  # the same body, not final
             for status, response in responses.items():
                 if status[:1] not in ("4", "5"):
                     continue
