@@ -335,6 +335,8 @@ def test_the_openapi_schema_documents_the_problems_the_guard_answers(world: Worl
         response = schema["paths"]["/v1/settlements"]["post"]["responses"][status]
         assert response["content"] == {
             "application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}}
+    settle = schema["paths"]["/v1/settlements"]["post"]["responses"]
+    assert settle["202"]["content"] == settle["200"]["content"]  # UNKNOWN: the same body
 
 
 def test_a_405_names_every_method_its_path_allows(world: World) -> None:

@@ -110,9 +110,9 @@ def document_problems(schema: dict[str, Any]) -> dict[str, Any]:
                 refusals = GUARD_REFUSALS | (BODY_REFUSALS if "requestBody" in operation else {})
                 for status, description in refusals.items():
                     responses.setdefault(status, {"description": description})
-            accepted = responses.get("202", {})
-            if "content" not in accepted and "content" in responses.get("200", {}):
-                accepted["content"] = responses["200"]["content"]  # the same body, not final
+            accepted, done = responses.get("202"), responses.get("200", {})
+            if accepted is not None and "content" not in accepted and "content" in done:
+                accepted["content"] = done["content"]  # the same body, not final yet
             for status, response in responses.items():
                 if status[:1] not in ("4", "5"):
                     continue
