@@ -236,19 +236,23 @@ class _His:
                     time.sleep(max(0.0, min(t.due for t in self.open) - time.monotonic()))
 
     def next_patient(self) -> None:
-        """Register a patient if few are waiting, then settle the one who waited longest.
+        """Register patients until the waiting room is full, then settle the one who waited
+        longest.
 
         Visits are registered ahead (patients wait to be seen), so a home node's outage
         catches settlements, not only registrations."""
-        if len(self.waiting) < WAITING_ROOM:
+        while len(self.waiting) < WAITING_ROOM:
             home, id_number = self.rng.choice(self.people)
             visit = self.run.post(self.client, "register", "/visits",
                                   {"institution_code": self.hospital, "id_number": id_number})
-            if visit is not None and visit.status_code == 201:
+            if visit is None:
+                break
+            if visit.status_code == 201:
                 self.waiting.append((home, str(visit.json()["visit_id"])))
-            elif visit is not None:
+            else:
                 self.run.violation(f"register at {self.hospital}: {visit.status_code}"
                                    f" {visit.text}")
+                break
         if not self.waiting:
             time.sleep(self.rng.uniform(0.05, 0.15))  # the node is down: wait a little
             return
@@ -323,7 +327,8 @@ def _chaos(run: _Run, node: str) -> None:
         try:
             run.network.start(node)
         except ProcessFailed as exc:
-            run.violation(f"{node} could not restart: {exc}")
+            last = "\n".join(str(exc).splitlines()[-6:])
+            run.violation(f"{node} could not restart: ...\n{last}")
             return
         ready = time.monotonic() - launched
         resolved: float | None = None
