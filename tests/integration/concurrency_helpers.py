@@ -244,10 +244,17 @@ def figures_of(state: PersonState) -> dict[str, int]:
             "admissions": state.admissions, "account_balance": state.account_balance}
 
 
-def home_records(net: SmallNetwork, sids: Sequence[str]) -> dict[str, HomeSettlementRecord]:
-    """The Jinhua node's record of each id (asserting it has one)."""
+def home_records(
+    net: SmallNetwork, sids: Sequence[str], visit_region: str | None = None
+) -> dict[str, HomeSettlementRecord]:
+    """The Jinhua node's record of each id (asserting it has one), from either visit region
+    unless one is named (ids are unique per visit region; these tests keep them apart)."""
+    regions = [visit_region] if visit_region else [SHANGHAI, NANJING]
     with net.network.nodes[JINHUA].store.read() as tx:
-        records = {sid: tx.home_settlement(sid) for sid in sids}
+        records = {
+            sid: next(filter(None, (tx.home_settlement(r, sid) for r in regions)), None)
+            for sid in sids
+        }
     missing = [sid for sid, record in records.items() if record is None]
     assert not missing, f"the home node has no record of {missing}"
     return {sid: record for sid, record in records.items() if record is not None}

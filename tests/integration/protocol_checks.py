@@ -98,7 +98,7 @@ def assert_sides_agree(net: SmallNetwork) -> None:
                 visit = tx.visit_settlement(sid)
             assert visit is not None
             with nodes[visit.home_region].store.read() as tx:
-                home = tx.home_settlement(sid)
+                home = tx.home_settlement(region, sid)
             home_status = home.status.value if home else None
             assert status in AGREEING, f"{sid} left {status} at the visit node"
             assert home_status in AGREEING[status], f"{sid}: visit {status}, home {home_status}"

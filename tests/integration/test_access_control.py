@@ -15,7 +15,7 @@ import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import date
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
@@ -43,6 +43,7 @@ from network_fixtures import (
 )
 from tongban.adapters.exchange import seal, unseal
 from tongban.adapters.signing import load_or_create_key
+from tongban.domain.calendar import local_date
 from tongban.domain.directory import HUB
 from tongban.entrypoints.api.embedded import create_network_app
 from tongban.errors import TongbanError
@@ -90,9 +91,14 @@ def state(net: SmallNetwork) -> dict[str, Any]:
     return {**snapshot(net), "more": counts, "locator": sorted(map(tuple, located))}
 
 
+def shanghai_today() -> date:
+    """The day the nodes date settlements by (Asia/Shanghai), not the machine's local day."""
+    return local_date(datetime.now(UTC))
+
+
 # --------------------------------------------------------------------------- hospitals
 def _routes(w: World) -> dict[str, tuple[str, str, Any]]:
-    today = date.today().isoformat()
+    today = shanghai_today().isoformat()
     return {
         "register": ("POST", "/visits", {"institution_code": RUIJIN, "id_number": EMPLOYEE_ID}),
         "visit": ("GET", f"/visits/{w.visit_id}", None),
@@ -256,7 +262,7 @@ def pseudonym(net: SmallNetwork, id_number: str) -> str:
 
 def quote_body(net: SmallNetwork, id_number: str) -> dict[str, Any]:
     return {"pseudonym": pseudonym(net, id_number), "med_type": "outpatient", "level": 3,
-            "institution_code": RUIJIN, "settled_on": date.today().isoformat(),
+            "institution_code": RUIJIN, "settled_on": shanghai_today().isoformat(),
             "emergency": False, "use_account": True,
             "pieces": {"fulamt_ownpay_amt": 0, "overlmt_selfpay": 0, "preselfpay_amt": 0,
                        "inscp_scp_amt": 2500}}
@@ -266,7 +272,7 @@ def quote_body(net: SmallNetwork, id_number: str) -> dict[str, Any]:
 def test_a_home_node_answers_no_questions_about_people_it_does_not_insure(
     world: World, kind: str
 ) -> None:
-    body = {**quote_body(world.net, NANJING_ID), "visit_date": date.today().isoformat()}
+    body = {**quote_body(world.net, NANJING_ID), "visit_date": shanghai_today().isoformat()}
     before = state(world.net)
     assert refused(world.net, SHANGHAI, JINHUA, kind, body) == "PERSON_NOT_FOUND"
     assert state(world.net) == before
@@ -294,22 +300,18 @@ def test_a_region_learns_nothing_of_the_status_of_a_settlement_another_region_ma
     assert state(world.net) == before
 
 
-def test_a_region_cannot_resolve_a_settlement_another_region_made(world: World) -> None:
-    before = state(world.net)
-    code = refused(world.net, NANJING, JINHUA, "resolve", {"settlement_id": world.settlement_id})
-    assert code == "NOT_YOUR_SETTLEMENT"
+def test_a_region_resolving_an_id_another_region_used_touches_only_its_own(
+    world: World,
+) -> None:
+    answer = ask(world.net, NANJING, JINHUA, "resolve", {"settlement_id": world.settlement_id})
+    assert answer["status"] == "ABORTED"  # Nanjing's own id of that name, never committed
     with world.net.network.nodes[JINHUA].store.read() as tx:
-        record = tx.home_settlement(world.settlement_id)
+        record = tx.home_settlement(SHANGHAI, world.settlement_id)
+        tombstone = tx.home_settlement(NANJING, world.settlement_id)
     assert record is not None and record.status.value == "COMMITTED"
-    assert record.visit_region == SHANGHAI
-    # The refused message is still logged (replay protection): one more inbox row, no more.
-    after = state(world.net)
-    after["more"][JINHUA]["inbox"] -= 1
-    assert after == before
+    assert tombstone is not None and tombstone.status.value == "ABORTED"
 
 
-@pytest.mark.xfail(strict=True, reason="home settlements are keyed by settlement id alone: "
-                   "a region's resolve of an id it never used voids it for every other region")
 def test_a_region_cannot_void_another_regions_settlement_id_in_advance(tmp_path: Path) -> None:
     net = build_small_network(tmp_path)
     try:
@@ -320,6 +322,31 @@ def test_a_region_cannot_void_another_regions_settlement_id_in_advance(tmp_path:
             settled = client.post(f"{NODE}/settlements", headers=auth(), json={
                 "settlement_id": "his-0001", "visit_id": visit, "lines": CONSULT})
         assert settled.status_code == 200, settled.text
+        assert settled.json()["status"] == "SETTLED"
+    finally:
+        net.close()
+
+
+def test_two_regions_hospitals_may_use_the_same_settlement_id_for_one_home(
+    tmp_path: Path,
+) -> None:
+    # Hospitals choose their ids; they are unique in their own region only.
+    net = build_small_network(tmp_path)
+    try:
+        with TestClient(create_network_app(net.network)) as client:
+            visit = client.post(f"{NODE}/visits", headers=auth(), json={
+                "institution_code": RUIJIN, "id_number": EMPLOYEE_ID}).json()["visit_id"]
+            settled = client.post(f"{NODE}/settlements", headers=auth(), json={
+                "settlement_id": "his-0002", "visit_id": visit, "lines": CONSULT})
+        assert settled.json()["status"] == "SETTLED", settled.text
+        body = {**quote_body(net, EMPLOYEE_ID), "institution_code": NANJING_HOSPITAL,
+                "settlement_id": "his-0002"}
+        assert ask(net, NANJING, JINHUA, "commit", body)["status"] == "COMMITTED"
+        with net.network.nodes[JINHUA].store.read() as tx:
+            shanghai = tx.home_settlement(SHANGHAI, "his-0002")
+            nanjing = tx.home_settlement(NANJING, "his-0002")
+        assert shanghai is not None and nanjing is not None
+        assert (shanghai.status.value, nanjing.status.value) == ("COMMITTED", "COMMITTED")
     finally:
         net.close()
 
@@ -367,9 +394,29 @@ def test_the_hub_files_registered_people_under_the_registering_region_only(
     newcomer = "ab" * 32
     answer = ask(world.net, NANJING, HUB, "locator.register",
                  {"pseudonyms": [newcomer], "home_region": JINHUA})  # the claim is ignored
-    assert answer == {"registered": 1}
+    assert answer == {"registered": 1, "held_by_another_region": 0}
     assert ask(world.net, SHANGHAI, HUB, "locator.lookup", {"pseudonym": newcomer}) == {
         "home_region": NANJING}
+
+
+def test_no_region_can_take_over_another_regions_insured_until_they_are_released(
+    world: World,
+) -> None:
+    jinhua_person = pseudonym(world.net, EMPLOYEE_ID)
+    answer = ask(world.net, NANJING, HUB, "locator.register", {"pseudonyms": [jinhua_person]})
+    assert answer == {"registered": 0, "held_by_another_region": 1}
+    where = {"pseudonym": jinhua_person}
+    assert ask(world.net, SHANGHAI, HUB, "locator.lookup", where) == {"home_region": JINHUA}
+    # Nanjing cannot release her either; Jinhua can (she moved), and then Nanjing registers her.
+    assert ask(world.net, NANJING, HUB, "locator.release", {"pseudonyms": [jinhua_person]}) == {
+        "released": 0}
+    assert ask(world.net, JINHUA, HUB, "locator.release", {"pseudonyms": [jinhua_person]}) == {
+        "released": 1}
+    assert ask(world.net, NANJING, HUB, "locator.register", {"pseudonyms": [jinhua_person]})[
+        "registered"] == 1
+    assert ask(world.net, SHANGHAI, HUB, "locator.lookup", where) == {"home_region": NANJING}
+    ask(world.net, NANJING, HUB, "locator.release", {"pseudonyms": [jinhua_person]})  # as found
+    ask(world.net, JINHUA, HUB, "locator.register", {"pseudonyms": [jinhua_person]})
 
 
 @pytest.mark.parametrize("pseudonyms", [None, "ab" * 32, ["short"], [1234], ["ab" * 32, None]],

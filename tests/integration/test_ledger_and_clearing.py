@@ -612,7 +612,7 @@ def test_an_unknown_settlement_is_home_only_until_recovery_and_then_matched_and_
     assert lost.status_code == 202 and lost.json()["status"] == "UNKNOWN", lost.text
     faulty.drop_answer = None
     with net.network.nodes[JINHUA].store.read() as tx:
-        committed = tx.home_settlement("e-lost")
+        committed = tx.home_settlement(SHANGHAI, "e-lost")
     assert committed is not None and committed.status.value == "COMMITTED"
 
     clock.set(shanghai(2026, 4, 2))

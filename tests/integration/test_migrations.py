@@ -80,11 +80,13 @@ def test_an_upgrade_keeps_every_settlement_and_adds_the_date_indexes(
 
     upgrade_to_head(engine, "node")
     indexes = {i["name"] for i in inspect(engine).get_indexes("home_settlements")}
+    key = inspect(engine).get_pk_constraint("home_settlements")["constrained_columns"]
     engine.dispose()
     assert "ix_home_settlements_settled_on" in indexes
+    assert sorted(key) == ["settlement_id", "visit_region"]  # node_0005, data kept
     store = open_node_store(url, migrate=False)
     with store.read() as tx:
-        record = tx.home_settlement("before-upgrade")
+        record = tx.home_settlement("310000", "before-upgrade")
         person = tx.person_by_id_number(EMPLOYEE_ID)
     store.db.dispose()
     assert record is not None and record.status.value == "COMMITTED"

@@ -137,7 +137,7 @@ def status_of(client: TestClient, sid: str) -> str:
 
 def home_record(net: SmallNetwork, sid: str) -> Any:
     with net.network.nodes[JINHUA].store.read() as tx:
-        return tx.home_settlement(sid)
+        return tx.home_settlement(SHANGHAI, sid)
 
 
 def money(split: dict[str, Any]) -> dict[str, int]:

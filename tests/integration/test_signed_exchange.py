@@ -88,7 +88,7 @@ def refusal(answer: dict[str, Any]) -> str:
 
 def home_record(net: SmallNetwork, sid: str) -> Any:
     with net.network.nodes[JINHUA].store.read() as tx:
-        return tx.home_settlement(sid)
+        return tx.home_settlement(SHANGHAI, sid)
 
 
 def test_a_commit_sealed_with_the_senders_key_is_accepted_and_the_answer_is_signed(
@@ -197,7 +197,8 @@ def test_a_region_cannot_cancel_a_settlement_another_region_made(net: SmallNetwo
     assert deliver(net, seal(key_of(net, SHANGHAI), request))["ok"] is True
     charged = snapshot(net)
     cancel = message({"settlement_id": "x-owned"}, kind="cancel", sender=NANJING)
-    assert refusal(deliver(net, seal(key_of(net, NANJING), cancel))) == "NOT_YOUR_SETTLEMENT"
+    # Nanjing's "x-owned" would be its own id: it has none, and Shanghai's is not touched.
+    assert refusal(deliver(net, seal(key_of(net, NANJING), cancel))) == "SETTLEMENT_NOT_FOUND"
     assert snapshot(net) == charged
 
 

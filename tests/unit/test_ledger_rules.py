@@ -207,7 +207,7 @@ def test_postings_of_a_settle_name_the_settlement_and_leave_out_zero_legs() -> N
     home = home_postings("s-9", EventKind.CANCEL, "310000", 3, 0, 500)
     assert home == [
         Transfer(
-            "h:s-9:cancel:account",
+            "h:310000:s-9:cancel:account",
             "due_to_visit:310000",
             "personal_account:3",
             500,

@@ -157,10 +157,9 @@ def home_postings(
 ) -> list[Transfer]:
     """At the home node: the fund's and the personal account's share, owed to the visit region."""
     owed = due_to_visit(visit_region)
-    fund = _pair(f"h:{settlement_id}", event, FUND_EXPENSE, owed, hifp_pay, 0, settlement_id)
-    account = _pair(
-        f"h:{settlement_id}", event, personal_account(person_id), owed, 0, acct_pay, settlement_id
-    )
+    prefix = f"h:{visit_region}:{settlement_id}"  # ids are unique within a visit region only
+    fund = _pair(prefix, event, FUND_EXPENSE, owed, hifp_pay, 0, settlement_id)
+    account = _pair(prefix, event, personal_account(person_id), owed, 0, acct_pay, settlement_id)
     return fund + account
 
 

@@ -153,9 +153,9 @@ class HomeSide:
             tx.log_inbound(message.msgid, message.sender, message.kind, self.clock())
             person = tx.person_by_pseudonym(request.pseudonym)  # row-locked on PostgreSQL
             now = self.clock()  # after the lock: commit times follow the serial order
-            existing = tx.home_settlement(request.settlement_id)
+            existing = tx.home_settlement(message.sender, request.settlement_id)
             if existing is not None:
-                return self._repeat(existing, message.sender, digest)
+                return self._repeat(existing, digest)
             record = HomeSettlementRecord(
                 settlement_id=request.settlement_id,
                 visit_region=message.sender,
@@ -190,9 +190,9 @@ class HomeSide:
             # Claim the id before any money moves: whoever claimed it first (another region,
             # or a recovery tombstone) decides, and this request gets the answer for that.
             if not tx.claim_home_settlement(record):
-                claimed = tx.home_settlement(request.settlement_id)
+                claimed = tx.home_settlement(message.sender, request.settlement_id)
                 assert claimed is not None
-                return self._repeat(claimed, message.sender, digest)
+                return self._repeat(claimed, digest)
             if delta is not None and person is not None and record.year and record.med_type:
                 tx.apply_delta(person.person_id, record.year, record.med_type, delta)
                 tx.post(_postings(record, EventKind.SETTLE), now)
@@ -210,16 +210,16 @@ class HomeSide:
         now = self.clock()
         with self.store.write() as tx:
             tx.log_inbound(message.msgid, message.sender, message.kind, now)
-            record = tx.home_settlement(settlement_id)
+            # Ids are the hospitals' own: another region's settlement of the same id is simply
+            # not this sender's, and is neither found nor touched.
+            record = tx.home_settlement(message.sender, settlement_id)
             if record is None:
                 raise NotFound("SETTLEMENT_NOT_FOUND", f"{settlement_id} is not known here")
-            if record.visit_region != message.sender:
-                raise Forbidden("NOT_YOUR_SETTLEMENT", "settled by another region")
             if record.person_id is not None:
                 # Lock the person (the unit of serialisation on PostgreSQL), then read the
                 # status again: a cancel that queued on the lock must see the one before it.
                 tx.person(record.person_id)
-                record = tx.home_settlement(settlement_id)
+                record = tx.home_settlement(message.sender, settlement_id)
                 assert record is not None
                 now = self.clock()  # after the lock: cancel times follow the serial order
             if record.status is HomeStatus.COMMITTED:
@@ -228,7 +228,7 @@ class HomeSide:
                 tx.apply_delta(
                     record.person_id, record.year, str(record.med_type), delta.reversed()
                 )
-                tx.mark_home_cancelled(settlement_id, now)
+                tx.mark_home_cancelled(message.sender, settlement_id, now)
                 tx.post(_postings(record, EventKind.CANCEL), now)
                 cancelled_at = now
             elif record.status is HomeStatus.CANCELLED:
@@ -244,7 +244,7 @@ class HomeSide:
         now = self.clock()
         with self.store.write() as tx:
             tx.log_inbound(message.msgid, message.sender, message.kind, now)
-            record = tx.home_settlement(settlement_id)
+            record = tx.home_settlement(message.sender, settlement_id)
             if record is None:
                 tombstone = HomeSettlementRecord(
                     settlement_id=settlement_id,
@@ -256,17 +256,15 @@ class HomeSide:
                 if tx.claim_home_settlement(tombstone):
                     record = tombstone
                 else:
-                    record = tx.home_settlement(settlement_id)
+                    record = tx.home_settlement(message.sender, settlement_id)
                     assert record is not None
-        if record.visit_region != message.sender:
-            raise Forbidden("NOT_YOUR_SETTLEMENT", "settled by another region")
         return self._state(record)
 
     def status(self, message: Message) -> dict[str, Any]:
         settlement_id = str(message.body.get("settlement_id"))
         with self.store.read() as tx:
-            record = tx.home_settlement(settlement_id)
-        if record is None or record.visit_region != message.sender:
+            record = tx.home_settlement(message.sender, settlement_id)
+        if record is None:
             return {"status": None}
         return self._state(record)
 
@@ -354,11 +352,11 @@ class HomeSide:
         split = compute_split(request.pieces, policy, state, category, request.use_account)
         return split, policy, category
 
-    def _repeat(self, record: HomeSettlementRecord, sender: str, digest: str) -> dict[str, Any]:
-        """A commit for an id already seen: same content gives the same answer."""
+    def _repeat(self, record: HomeSettlementRecord, digest: str) -> dict[str, Any]:
+        """A commit for an id the sender used before: same content gives the same answer."""
         if record.status is HomeStatus.ABORTED:
             raise Conflict("SETTLEMENT_VOIDED", "this settlement id was voided by recovery")
-        if record.visit_region != sender or record.content_hash != digest:
+        if record.content_hash != digest:
             raise Conflict("ID_REUSED", "this settlement id was used with different content")
         if record.status is HomeStatus.REFUSED:
             raise Refused(str(record.error_code), "refused when first settled")

@@ -21,7 +21,8 @@ class HubStorePort(Protocol):
     def put_member(self, member: Member) -> None: ...
     def meta(self, key: str) -> str | None: ...
     def set_meta(self, key: str, value: str) -> None: ...
-    def register_pseudonyms(self, home_region: str, pseudonyms: list[str]) -> int: ...
+    def register_pseudonyms(self, home_region: str, pseudonyms: list[str]) -> tuple[int, int]: ...
+    def release_pseudonyms(self, home_region: str, pseudonyms: list[str]) -> int: ...
     def locate(self, pseudonym: str) -> str | None: ...
 
 
@@ -86,14 +87,18 @@ class Hub:
     def handle(self, message: Message) -> dict[str, Any]:
         if message.kind == "directory.get":
             return self.signed_directory()
-        if message.kind == "locator.register":
+        if message.kind in ("locator.register", "locator.release"):
             pseudonyms = message.body.get("pseudonyms")
             if not isinstance(pseudonyms, list) or not all(
                 isinstance(p, str) and len(p) == 64 for p in pseudonyms
             ):
                 raise InvalidInput("BAD_MESSAGE", "pseudonyms must be a list of 64-hex strings")
-            # A node registers only its own insured: the home region is the verified sender.
-            return {"registered": self.store.register_pseudonyms(message.sender, pseudonyms)}
+            # A node registers and releases only its own insured: the home region is the
+            # verified sender, and a person another region holds stays with it until released.
+            if message.kind == "locator.release":
+                return {"released": self.store.release_pseudonyms(message.sender, pseudonyms)}
+            registered, elsewhere = self.store.register_pseudonyms(message.sender, pseudonyms)
+            return {"registered": registered, "held_by_another_region": elsewhere}
         if message.kind == "locator.lookup":
             home = self.store.locate(str(message.body.get("pseudonym")))
             if home is None:

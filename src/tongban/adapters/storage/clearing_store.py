@@ -159,9 +159,9 @@ class ClearingStore:
         r = t.report_events.c
         with self.db.read() as conn:
             rows = conn.execute(
-                select(t.report_events).where(r.period == period).order_by(
-                    r.side, r.visit_region, r.settlement_id, r.event
-                )
+                select(t.report_events)
+                .where(r.period == period)
+                .order_by(r.side, r.visit_region, r.settlement_id, r.event)
             ).all()
         for row in rows:
             views[row.side].append(

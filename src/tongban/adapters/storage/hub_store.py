@@ -47,26 +47,45 @@ class HubStore:
             conn.execute(delete(t.hub_meta).where(t.hub_meta.c.key == key))
             conn.execute(insert(t.hub_meta).values(key=key, value=value))
 
-    def register_pseudonyms(self, home_region: str, pseudonyms: Iterable[str]) -> int:
-        """Record (pseudonym → home region); a person who moved is re-pointed to the new home."""
+    def register_pseudonyms(self, home_region: str, pseudonyms: Iterable[str]) -> tuple[int, int]:
+        """Record (pseudonym → home region) for people no other region holds.
+
+        Returns (registered, held by another region). A person held by another region stays
+        there: only that region can release them (a person who moved), so no region can take
+        over another's insured.
+        """
         wanted = list(dict.fromkeys(pseudonyms))
+        loc = t.person_locator.c
+        held_elsewhere = 0
         with self.db.write() as conn:
-            loc = t.person_locator.c
-            known: set[str] = set()
+            known: dict[str, str] = {}
             for start in range(0, len(wanted), 500):
                 chunk = wanted[start : start + 500]
-                known.update(conn.scalars(select(loc.pseudonym).where(loc.pseudonym.in_(chunk))))
-                moved = [p for p in chunk if p in known]
-                if moved:
-                    conn.execute(
-                        update(t.person_locator)
-                        .where(loc.pseudonym.in_(moved))
-                        .values(home_region=home_region)
-                    )
+                rows = conn.execute(
+                    select(loc.pseudonym, loc.home_region).where(loc.pseudonym.in_(chunk))
+                )
+                known.update((p, region) for p, region in rows)
+            held_elsewhere = sum(1 for region in known.values() if region != home_region)
             fresh = [{"pseudonym": p, "home_region": home_region} for p in wanted if p not in known]
             if fresh:
                 conn.execute(insert(t.person_locator), fresh)
-        return len(wanted)
+        return len(wanted) - held_elsewhere, held_elsewhere
+
+    def release_pseudonyms(self, home_region: str, pseudonyms: Iterable[str]) -> int:
+        """Forget people this region no longer insures; another region's are left alone."""
+        wanted = list(dict.fromkeys(pseudonyms))
+        loc = t.person_locator.c
+        released = 0
+        with self.db.write() as conn:
+            for start in range(0, len(wanted), 500):
+                chunk = wanted[start : start + 500]
+                done = conn.execute(
+                    delete(t.person_locator).where(
+                        loc.home_region == home_region, loc.pseudonym.in_(chunk)
+                    )
+                )
+                released += done.rowcount
+        return released
 
     def locate(self, pseudonym: str) -> str | None:
         with self.db.read() as conn:

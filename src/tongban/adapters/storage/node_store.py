@@ -244,19 +244,23 @@ class NodeTransaction(NodeReportQueries, ResidentQueries):
         )
 
     # --- home role: settlements -----------------------------------------------------------
-    def home_settlement(self, settlement_id: str) -> HomeSettlementRecord | None:
-        row = self._one(sql.HOME_SETTLEMENT, settlement_id)
+    def home_settlement(self, visit_region: str, settlement_id: str) -> HomeSettlementRecord | None:
+        row = self.conn.execute(
+            sql.HOME_SETTLEMENT, {"region": visit_region, "key": settlement_id}
+        ).first()
         return _record(HomeSettlementRecord, row) if row else None
 
     def claim_home_settlement(self, record: HomeSettlementRecord) -> bool:
-        """Insert the record unless its id is taken (then False, nothing written)."""
+        """Insert the record unless the visit region's id is taken (then False, nothing
+        written). Ids are the hospitals' own, unique within their visit region only."""
         values = asdict(record) | {"status": record.status.value}
         return self._insert_new(t.home_settlements, values)
 
-    def mark_home_cancelled(self, settlement_id: str, at: datetime) -> None:
+    def mark_home_cancelled(self, visit_region: str, settlement_id: str, at: datetime) -> None:
+        c = t.home_settlements.c
         self.conn.execute(
             update(t.home_settlements)
-            .where(t.home_settlements.c.settlement_id == settlement_id)
+            .where(c.visit_region == visit_region, c.settlement_id == settlement_id)
             .values(status=HomeStatus.CANCELLED.value, cancelled_at=at)
         )
 

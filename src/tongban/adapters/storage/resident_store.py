@@ -70,10 +70,7 @@ class ResidentQueries:
         if done.rowcount != 1:
             return None
         return int(
-            self.conn.scalar(
-                select(_c.attempts).where(_c.challenge_id == challenge_id)
-            )
-            or 0
+            self.conn.scalar(select(_c.attempts).where(_c.challenge_id == challenge_id)) or 0
         )
 
     def use_challenge(self, challenge_id: str, at: datetime) -> bool:

@@ -122,8 +122,10 @@ filings = Table(
 home_settlements = Table(
     "home_settlements",
     node_metadata,
+    # Keyed by the visit region too: hospitals choose ids unique in their own region only
+    # (migration node_0005), so one region can neither collide with nor void another's.
     Column("settlement_id", String(64), primary_key=True),
-    Column("visit_region", String(6), nullable=False),
+    Column("visit_region", String(6), primary_key=True),
     Column("institution_code", String(12)),
     Column("person_id", Integer, index=True),
     Column("med_type", String(16)),

@@ -51,7 +51,9 @@ FILINGS_OF = (
     .where(t.filings.c.person_id == bindparam("key"))
     .order_by(t.filings.c.created_at)
 )
-HOME_SETTLEMENT = select(t.home_settlements).where(_hs.settlement_id == bindparam("key"))
+HOME_SETTLEMENT = select(t.home_settlements).where(
+    _hs.visit_region == bindparam("region"), _hs.settlement_id == bindparam("key")
+)
 VISIT_SETTLEMENT = select(t.visit_settlements).where(_vs.settlement_id == bindparam("key"))
 UPDATE_VISIT_SETTLEMENT = update(t.visit_settlements).where(_vs.settlement_id == bindparam("key"))
 VISIT = select(t.visits).where(t.visits.c.visit_id == bindparam("key"))
