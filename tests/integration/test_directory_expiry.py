@@ -14,6 +14,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from fastapi.testclient import TestClient
 
 from network_fixtures import (
     EMPLOYEE_ID,
@@ -28,6 +29,7 @@ from tongban.adapters.exchange import seal, unseal
 from tongban.bootstrap import DataLayout
 from tongban.domain.case import parse_line
 from tongban.domain.directory import DIRECTORY_GRACE, DIRECTORY_TTL
+from tongban.entrypoints.api.embedded import create_network_app
 from tongban.errors import TongbanError
 from tongban.service_layer.commands import PreviewBill, RegisterVisit, SettleBill
 from tongban.service_layer.ports import Message
@@ -102,6 +104,8 @@ def test_with_the_hub_away_a_node_settles_on_an_expired_directory_within_the_gra
     clock.now += DIRECTORY_TTL + DIRECTORY_GRACE - timedelta(hours=1)
     with caplog.at_level(logging.WARNING, logger="tongban.directory"):
         assert settle(net, visit_id, "grace-1") is VisitStatus.SETTLED
+    with TestClient(create_network_app(net.network)) as client:
+        assert client.get(f"/nodes/{SHANGHAI}/v1/health").json()["directory"] == "grace"
     assert any("grace" in r.getMessage() for r in caplog.records)
     assert net.person_state(JINHUA, EMPLOYEE_ID) == CHARGED_ONCE
 
@@ -127,6 +131,10 @@ def test_past_the_grace_a_node_refuses_other_nodes_both_ways_and_charges_nothing
     assert reply.body["ok"] is False
     assert reply.body["error"]["code"] == "DIRECTORY_EXPIRED"
     assert net.person_state(JINHUA, EMPLOYEE_ID) == before
+    # Its operators see it on the health answer.
+    with TestClient(create_network_app(net.network)) as client:
+        health = client.get(f"/nodes/{SHANGHAI}/v1/health").json()
+    assert health["directory"] == "expired"
 
 
 def test_once_the_hub_is_back_the_node_renews_and_settles_again(

@@ -261,12 +261,14 @@ def test_text_log_lines_mask_id_numbers_too() -> None:
 def test_health_reports_region_database_and_directory_version(
     net: SmallNetwork, client: TestClient
 ) -> None:
-    version = net.network.nodes[SHANGHAI].directory.current.version
+    directory = net.network.nodes[SHANGHAI].directory.current
+    version = directory.version
     assert version >= 1
     node = client.get(f"/nodes/{SHANGHAI}/v1/health")
     assert node.status_code == 200
     assert node.json() == {"status": "ok", "region": SHANGHAI, "database": "ok",
-                           "directory_version": version}
+                           "directory": "current", "directory_version": version,
+                           "directory_expires_at": directory.expires_at.isoformat()}
     hub = client.get("/hub/v1/health")
     assert hub.status_code == 200
     assert hub.json() == {"status": "ok", "role": "hub", "database": "ok",

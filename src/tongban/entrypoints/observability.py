@@ -22,6 +22,7 @@ from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.exposition import choose_encoder
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from tongban.domain.directory import Directory
 from tongban.domain.identifiers import mask_id_number
 from tongban.service_layer.node import NodeService
 from tongban.service_layer.views import RecoveryReport
@@ -286,6 +287,26 @@ def _outcome(answer: bytes) -> str:
 def stored_directory_version(raw: str | None) -> int | None:
     """The version of a stored signed directory (``meta["directory"]``), for health answers."""
     return int(json.loads(raw)["directory"]["version"]) if raw else None
+
+
+def directory_health(raw: str | None, now: datetime) -> dict[str, object]:
+    """A node's directory for its health answer: version, expiry, and ``current``, ``grace``
+    (expired, still used while the hub is away) or ``expired`` (other nodes are refused)."""
+    if not raw:
+        return {"directory": "none", "directory_version": None}
+    directory = Directory.from_json(json.loads(raw)["directory"])
+    state = (
+        "current"
+        if not directory.is_expired(now)
+        else "grace"
+        if directory.is_usable(now)
+        else "expired"
+    )
+    return {
+        "directory": state,
+        "directory_version": directory.version,
+        "directory_expires_at": directory.expires_at.isoformat(),
+    }
 
 
 # --- requests -----------------------------------------------------------------------------

@@ -31,9 +31,9 @@ from tongban.entrypoints.api.schemas import (
 from tongban.entrypoints.observability import (
     NodeMetrics,
     count_exchange,
+    directory_health,
     instrument,
     node_metrics,
-    stored_directory_version,
 )
 from tongban.errors import Refused, TongbanError
 from tongban.service_layer.commands import PreviewBill, RegisterVisit, SettleBill
@@ -194,7 +194,9 @@ def create_node_app(
         responses={503: {"description": "the node's database did not answer", **PROBLEM}},
     )
     def health(request: Request) -> Any:
-        """Up, with its database reachable (one small read) and its directory version."""
+        """Up, with its database reachable (one small read), and its directory: version,
+        expiry, and whether it is current, in its grace period, or expired (then this node
+        refuses every other node until the hub hands it a fresh one)."""
         try:
             with service.store.read() as tx:
                 stored = tx.meta("directory")
@@ -204,7 +206,7 @@ def create_node_app(
             "status": "ok",
             "region": service.region,
             "database": "ok",
-            "directory_version": stored_directory_version(stored),
+            **directory_health(stored, service.clock()),
         }
 
     app.include_router(his)
