@@ -71,20 +71,28 @@ def seal(key: Ed25519PrivateKey, message: Message) -> bytes:
 
 
 def unseal(payload: bytes) -> tuple[Message, str]:
-    """Parse an envelope without trusting it yet."""
+    """Parse an envelope without trusting it yet: each field as sent, of its own JSON type.
+
+    Anything else (not JSON, nested too deep, a field of another type, a value that cannot be
+    signed such as NaN or a lone surrogate) is ``MessageRejected("BAD_ENVELOPE")``. Nothing is
+    coerced: ``int(1.5)`` or ``dict([["a", 1]])`` would make a message nobody sent.
+    """
     try:
         raw = json.loads(payload)
-        message = Message(
-            sender=str(raw["sender"]),
-            recipient=str(raw["recipient"]),
-            msgid=str(raw["msgid"]),
-            timestamp=int(raw["timestamp"]),
-            kind=str(raw["kind"]),
-            body=dict(raw["body"]),
-            in_reply_to=raw.get("in_reply_to"),
-        )
-        signature = str(raw["signature"])
-    except (ValueError, KeyError, TypeError) as exc:
+        if not isinstance(raw, dict):
+            raise ValueError("an envelope is a JSON object")
+        texts = {name: raw[name] for name in ("sender", "recipient", "msgid", "kind")}
+        signature, timestamp, body = raw["signature"], raw["timestamp"], raw["body"]
+        in_reply_to = raw.get("in_reply_to")
+        if not all(isinstance(v, str) for v in (*texts.values(), signature)):
+            raise ValueError("sender, recipient, msgid, kind and signature are strings")
+        if type(timestamp) is not int or not isinstance(body, dict):
+            raise ValueError("timestamp is an integer and body an object")
+        if in_reply_to is not None and not isinstance(in_reply_to, str):
+            raise ValueError("in_reply_to is a string or null")
+        message = Message(timestamp=timestamp, body=body, in_reply_to=in_reply_to, **texts)
+        signed_part(message)  # refuses NaN, infinities and lone surrogates here, not later
+    except (ValueError, KeyError, TypeError, RecursionError) as exc:
         raise MessageRejected("BAD_ENVELOPE", f"not a tongban envelope: {exc}") from None
     return message, signature
 

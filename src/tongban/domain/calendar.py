@@ -11,6 +11,17 @@ from datetime import date, datetime, timedelta, timezone
 SHANGHAI = timezone(timedelta(hours=8), "Asia/Shanghai")
 
 
+def in_shanghai(moment: datetime) -> datetime:
+    """An aware moment as Shanghai time; a naive one is refused with ``ValueError``.
+
+    ``astimezone`` would read a naive moment in the machine's own zone: a date that depends
+    on where the server runs.
+    """
+    if moment.tzinfo is None or moment.utcoffset() is None:
+        raise ValueError(f"a moment needs a time zone, got {moment.isoformat()}")
+    return moment.astimezone(SHANGHAI)
+
+
 def local_date(moment: datetime) -> date:
     """The calendar date in Asia/Shanghai of an aware moment."""
-    return moment.astimezone(SHANGHAI).date()
+    return in_shanghai(moment).date()

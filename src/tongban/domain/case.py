@@ -15,6 +15,7 @@ from tongban.domain.money import format_ratio, parse_decimal, parse_fen, parse_r
 from tongban.domain.policy import (
     AccountPiece,
     FilingCategory,
+    InsuType,
     MedType,
     PersonState,
     Policy,
@@ -48,9 +49,12 @@ def parse_catalogue(raw: Any) -> dict[str, CatalogueItem]:
     try:
         for code, item in raw.items():
             cap = item.get("price_cap")
+            name = item.get("name", "")
+            if not isinstance(name, str):
+                raise TypeError(f"the name of {code!r} must be a string")
             items[code] = CatalogueItem(
                 code=code,
-                name=str(item.get("name", "")),
+                name=name,
                 coverage=CoverageClass(item["class"]),
                 selfpay_ratio=parse_ratio(item.get("selfpay_ratio", "0"), "selfpay_ratio"),
                 price_cap=None
@@ -73,8 +77,16 @@ def parse_policy(raw: Any) -> Policy:
         reduction = raw.get("reduction") or {}
         unfiled = reduction.get("unfiled")
         subsequent = raw.get("deductible_subsequent")
+        # Strings and numbers of their own kinds, never str() or int() of something else.
+        insutype, level, covers = raw["insutype"], raw.get("level"), raw.get("account_covers", [])
+        if not isinstance(insutype, str) or insutype not in {t.value for t in InsuType}:
+            raise ValueError(f"insutype must be '310' or '390', got {insutype!r}")
+        if level is not None and (type(level) is not int or not 1 <= level <= 3):
+            raise ValueError(f"level must be 1, 2 or 3, got {level!r}")
+        if not isinstance(covers, list):
+            raise TypeError("account_covers must be a list")
         return Policy(
-            insutype=str(raw["insutype"]),
+            insutype=insutype,
             med_type=MedType(raw["med_type"]),
             deductible=_non_negative(parse_fen(raw["deductible"], "deductible"), "deductible"),
             ratio=parse_ratio(raw["ratio"]),
@@ -85,7 +97,7 @@ def parse_policy(raw: Any) -> Policy:
                 other=parse_ratio(reduction.get("other", "0"), "reduction.other"),
                 unfiled=None if unfiled is None else parse_ratio(unfiled, "reduction.unfiled"),
             ),
-            account_covers=frozenset(AccountPiece(p) for p in raw.get("account_covers", [])),
+            account_covers=frozenset(AccountPiece(p) for p in covers),
             deductible_subsequent=(
                 None
                 if subsequent is None
@@ -93,7 +105,7 @@ def parse_policy(raw: Any) -> Policy:
                     parse_fen(subsequent, "deductible_subsequent"), "deductible_subsequent"
                 )
             ),
-            level=raw.get("level"),
+            level=level,
         )
     except (KeyError, ValueError, AttributeError, TypeError) as exc:
         raise CaseFormatError(f"policy: {exc}") from None

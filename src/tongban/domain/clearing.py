@@ -19,7 +19,7 @@ from datetime import datetime
 from decimal import Decimal
 from enum import StrEnum
 
-from tongban.domain.calendar import SHANGHAI
+from tongban.domain.calendar import SHANGHAI, in_shanghai
 from tongban.domain.ledger import EventKind
 from tongban.errors import InvalidInput
 
@@ -34,15 +34,15 @@ class Period:
     month: int
 
     @staticmethod
-    def parse(text: str) -> Period:
-        match = _PERIOD.fullmatch(text.strip())
+    def parse(text: object) -> Period:
+        match = _PERIOD.fullmatch(text.strip()) if isinstance(text, str) else None
         if not match or not 2000 <= int(match.group(1)) <= 2999:
             raise InvalidInput("INVALID_PERIOD", f"a period is YYYY-MM, got {text!r}")
         return Period(int(match.group(1)), int(match.group(2)))
 
     @staticmethod
     def of(moment: datetime) -> Period:
-        local = moment.astimezone(SHANGHAI)
+        local = in_shanghai(moment)
         return Period(local.year, local.month)
 
     def __str__(self) -> str:

@@ -88,7 +88,12 @@ def validity_end(kind: FilingKind, start: date, months: int | None) -> date | No
             "INVALID_FILING",
             f"a temporary filing is valid for at least {MIN_TEMPORARY_MONTHS} months",
         )
-    return add_months(start, months)
+    try:
+        return add_months(start, months)
+    except ValueError:  # past 9999-12-31: no calendar (nor database) holds that end
+        raise InvalidInput(
+            "INVALID_FILING", f"a filing from {start} for {months} months ends past year 9999"
+        ) from None
 
 
 def visit_categories(

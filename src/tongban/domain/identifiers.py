@@ -17,6 +17,15 @@ _CHECK_CHARS = "10X98765432"  # index = (Σ weight × digit) mod 11, ISO 7064 MO
 _ID_SHAPE = re.compile(r"[0-9]{17}[0-9X]")  # ASCII digits only: one person, one key
 _REGION_SHAPE = re.compile(r"[0-9]{6}")
 _INSTITUTION_SHAPE = re.compile(r"H([0-9]{6})([0-9]{5})")
+# Province-level codes of GB/T 2260 that start every real address code (81-83: Hong Kong,
+# Macao and Taiwan residents' residence permits, which share the ID number's format).
+_ID_PROVINCES = frozenset(
+    {
+        *("11", "12", "13", "14", "15", "21", "22", "23", "31", "32", "33", "34", "35", "36"),
+        *("37", "41", "42", "43", "44", "45", "46", "50", "51", "52", "53", "54", "61", "62"),
+        *("63", "64", "65", "71", "81", "82", "83"),
+    }
+)
 
 
 def id_check_char(first17: str) -> str:
@@ -40,13 +49,17 @@ class ResidentId:
 
 
 def parse_id_number(raw: object, today: date | None = None) -> ResidentId:
-    """Validate an 18-character ID number: shape, check character and a real birth date."""
+    """Validate an 18-character ID number: shape, province, check character, real birth date."""
     if not isinstance(raw, str):
         raise InvalidInput("INVALID_ID_NUMBER", "the ID number must be a string of 18 characters")
     number = raw.strip().upper()
     if not _ID_SHAPE.fullmatch(number):
         raise InvalidInput(
             "INVALID_ID_NUMBER", "an ID number is 17 digits and a check character (0-9 or X)"
+        )
+    if number[:2] not in _ID_PROVINCES:
+        raise InvalidInput(
+            "INVALID_ID_NUMBER", f"{mask_id_number(number)} does not start with a province code"
         )
     if id_check_char(number[:17]) != number[17]:
         raise InvalidInput(

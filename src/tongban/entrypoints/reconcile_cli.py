@@ -74,7 +74,7 @@ def _is_json(path: Path, text: str) -> bool:
 def _json_rows(path: Path, text: str) -> list[dict[str, object]]:
     try:
         rows = json.loads(text)  # a float stays a float, and parse_line refuses it
-    except json.JSONDecodeError as exc:
+    except (ValueError, RecursionError) as exc:  # also too deep, or an integer of 5,000 digits
         raise Failure("INVALID_FILE", f"{path} is not JSON: {exc}") from None
     if not isinstance(rows, list) or not all(isinstance(r, dict) for r in rows):
         raise Failure("INVALID_FILE", f"{path}: expected a JSON list of objects")
@@ -83,13 +83,17 @@ def _json_rows(path: Path, text: str) -> list[dict[str, object]]:
 
 def _csv_rows(path: Path, text: str) -> list[dict[str, object]]:
     reader = csv.DictReader(io.StringIO(text))
-    header = [name.strip() for name in reader.fieldnames or ()]
-    missing = [c for c in COLUMNS if c not in header]
-    if missing:
-        raise Failure(
-            "INVALID_FILE", f"{path}: the header must name {', '.join(COLUMNS)}; missing {missing}"
-        )
-    return [{k.strip(): v for k, v in row.items() if k} for row in reader]
+    try:
+        header = [name.strip() for name in reader.fieldnames or ()]
+        missing = [c for c in COLUMNS if c not in header]
+        if missing:
+            raise Failure(
+                "INVALID_FILE",
+                f"{path}: the header must name {', '.join(COLUMNS)}; missing {missing}",
+            )
+        return [{k.strip(): v for k, v in row.items() if k} for row in reader]
+    except csv.Error as exc:  # a NUL byte, a field over the size limit
+        raise Failure("INVALID_FILE", f"{path} is not CSV: {exc}") from None
 
 
 def hospital_totals(events: list[EventLine]) -> list[dict[str, Any]]:

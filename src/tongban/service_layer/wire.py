@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from collections.abc import Mapping
 from dataclasses import asdict
 from datetime import UTC, datetime
@@ -13,6 +14,7 @@ from typing import Any
 from tongban.canonical import canonical_json
 from tongban.domain.catalogue import BillPieces, ClassifiedLine
 from tongban.domain.clearing import SettlementEvent
+from tongban.domain.identifiers import parse_institution_code, parse_region_code
 from tongban.domain.ledger import EventKind
 from tongban.domain.money import format_ratio, parse_fen
 from tongban.domain.policy import Split, StateDelta
@@ -88,21 +90,42 @@ def event_to_json(event: SettlementEvent) -> dict[str, Any]:
     }
 
 
+_SETTLEMENT_ID = re.compile(r"[A-Za-z0-9._-]{1,64}")  # the settle endpoint's rule
+_EVENT_TEXTS = ("visit_region", "settlement_id", "event", "home_region", "institution_code",
+                "occurred_at")  # fmt: skip
+_EVENT_AMOUNTS = ("medfee_sumamt", "hifp_pay", "acct_pay")
+
+
 def event_from_json(data: Any) -> SettlementEvent:
+    """An event of a period report, exactly as ``event_to_json`` writes it, or ``BAD_REPORT``.
+
+    Codes must be strings of their own shape (never ``str()`` of something else: a null region
+    would become the region "None"), amounts positive fen below 10^15, the moment aware.
+    """
     try:
-        moment = datetime.fromisoformat(str(data["occurred_at"]))
-        if moment.tzinfo is None:
+        texts = {name: data[name] for name in _EVENT_TEXTS}
+        if not all(isinstance(v, str) for v in texts.values()):
+            raise ValueError(f"{', '.join(_EVENT_TEXTS)} are strings")
+        parse_region_code(texts["visit_region"])
+        parse_region_code(texts["home_region"])
+        parse_institution_code(texts["institution_code"])
+        if not _SETTLEMENT_ID.fullmatch(texts["settlement_id"]):
+            raise ValueError("a settlement id is 1-64 letters, digits, '-', '_' or '.'")
+        moment = datetime.fromisoformat(texts["occurred_at"])
+        if moment.utcoffset() is None:
             raise ValueError("occurred_at needs a time zone")
+        moment.astimezone(UTC)  # a moment at the calendar's edge cannot be written back
+        amounts = {name: parse_fen(data[name], name) for name in _EVENT_AMOUNTS}
+        if any(amount < 0 for amount in amounts.values()):
+            raise ValueError("amounts of an event are positive fen; the event gives the sign")
         return SettlementEvent(
-            visit_region=str(data["visit_region"]),
-            settlement_id=str(data["settlement_id"]),
-            event=EventKind(data["event"]),
-            home_region=str(data["home_region"]),
-            institution_code=str(data["institution_code"]),
+            visit_region=texts["visit_region"],
+            settlement_id=texts["settlement_id"],
+            event=EventKind(texts["event"]),
+            home_region=texts["home_region"],
+            institution_code=texts["institution_code"],
             occurred_at=moment,
-            medfee_sumamt=parse_fen(data["medfee_sumamt"], "medfee_sumamt"),
-            hifp_pay=parse_fen(data["hifp_pay"], "hifp_pay"),
-            acct_pay=parse_fen(data["acct_pay"], "acct_pay"),
+            **amounts,
         )
-    except (KeyError, TypeError, ValueError) as exc:
+    except (KeyError, TypeError, ValueError, OverflowError, InvalidInput) as exc:
         raise InvalidInput("BAD_REPORT", f"malformed settlement event: {exc}") from None
