@@ -14,6 +14,7 @@ from starlette.routing import Match
 
 from tongban.entrypoints.api.limits import EXCHANGE_PATH, InputGuard
 from tongban.entrypoints.api.schemas import Problem
+from tongban.entrypoints.observability import mask_ids
 from tongban.errors import TongbanError
 
 PROBLEM_JSON = "application/problem+json"
@@ -48,9 +49,9 @@ def problem(
         "type": f"https://tongban.example/problems/{code.lower().replace('_', '-')}",
         "title": title,
         "status": status,
-        "detail": detail,
+        "detail": mask_ids(detail),  # an ID number a caller put in a path or an id: masked
         "code": code,
-        "instance": instance,
+        "instance": mask_ids(instance),
         **extra,
     }
     return JSONResponse(body, status_code=status, media_type=PROBLEM_JSON)
@@ -59,8 +60,8 @@ def problem(
 def _jsonable(errors: list[Any]) -> list[dict[str, Any]]:
     return [
         {
-            "loc": [str(p) for p in e.get("loc", ())],
-            "msg": str(e.get("msg", "")),
+            "loc": [mask_ids(str(p)) for p in e.get("loc", ())],  # a field named by an ID
+            "msg": mask_ids(str(e.get("msg", ""))),
             "type": str(e.get("type", "")),
         }
         for e in errors
