@@ -8,6 +8,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+from pg_schemas import pg_schema_urls
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
@@ -43,22 +44,6 @@ def pg_server_url() -> Iterator[str]:
     with admin.connect() as conn:
         conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
     admin.dispose()
-
-
-def pg_schema_urls(server_url: str) -> Callable[[str], str]:
-    """One schema per node (and the hub) inside the throw-away database."""
-    prefix = f"t{uuid.uuid4().hex[:8]}"
-    engine = create_engine(server_url, isolation_level="AUTOCOMMIT")
-
-    def url_for(name: str) -> str:
-        schema = f"{prefix}_{name}"
-        with engine.connect() as conn:
-            conn.execute(text(f'CREATE SCHEMA IF NOT EXISTS "{schema}"'))
-        return make_url(server_url).update_query_dict(
-            {"options": f"-csearch_path={schema}"}
-        ).render_as_string(hide_password=False)
-
-    return url_for
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])

@@ -13,7 +13,6 @@ import json
 import threading
 import time
 import unicodedata
-import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -24,9 +23,8 @@ import uvicorn
 from fastapi.testclient import TestClient
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from pg_schemas import pg_schema_urls
 from protocol_checks import assert_problem, assert_sides_agree, snapshot, visit_statuses
-from sqlalchemy import create_engine, text
-from sqlalchemy.engine import make_url
 
 from network_fixtures import (
     EMPLOYEE_ID,
@@ -59,25 +57,12 @@ class World:
         return snapshot(self.net), visit_statuses(self.net, SHANGHAI)
 
 
-def _schema_urls(server_url: str) -> Callable[[str], str]:
-    prefix = f"h{uuid.uuid4().hex[:8]}"
-    engine = create_engine(server_url, isolation_level="AUTOCOMMIT")
-
-    def url_for(name: str) -> str:
-        with engine.connect() as conn:
-            conn.execute(text(f'CREATE SCHEMA IF NOT EXISTS "{prefix}_{name}"'))
-        return make_url(server_url).update_query_dict(
-            {"options": f"-csearch_path={prefix}_{name}"}).render_as_string(hide_password=False)
-
-    return url_for
-
-
 @pytest.fixture(scope="module", params=["sqlite", "postgresql"])
 def world(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
           ) -> Iterator[World]:
     url_for = None
     if request.param == "postgresql":
-        url_for = _schema_urls(request.getfixturevalue("pg_server_url"))
+        url_for = pg_schema_urls(request.getfixturevalue("pg_server_url"))
     net = build_small_network(tmp_path_factory.mktemp("hostile"), db_url_for=url_for)
     client = TestClient(create_network_app(net.network), raise_server_exceptions=False)
     visit = client.post(f"{NODE}/visits", headers=auth(),

@@ -7,17 +7,15 @@ every settlement table exactly as they were. No response is ever a 500.
 
 from __future__ import annotations
 
-import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
+from pg_schemas import pg_schema_urls
 from protocol_checks import assert_problem, assert_sides_agree, snapshot
-from sqlalchemy import create_engine, text
-from sqlalchemy.engine import make_url
 
 from network_fixtures import (
     COMMUNITY,
@@ -54,26 +52,12 @@ class World:
     resident: dict[str, str]  # headers of the Jinhua resident, signed in at home
 
 
-def _schema_urls(server_url: str) -> Callable[[str], str]:
-    """One PostgreSQL schema per node (as tests/integration/conftest.py does per test)."""
-    prefix = f"b{uuid.uuid4().hex[:8]}"
-    engine = create_engine(server_url, isolation_level="AUTOCOMMIT")
-
-    def url_for(name: str) -> str:
-        with engine.connect() as conn:
-            conn.execute(text(f'CREATE SCHEMA IF NOT EXISTS "{prefix}_{name}"'))
-        return make_url(server_url).update_query_dict(
-            {"options": f"-csearch_path={prefix}_{name}"}).render_as_string(hide_password=False)
-
-    return url_for
-
-
 @pytest.fixture(scope="module", params=["sqlite", "postgresql"])
 def world(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
           ) -> Iterator[World]:
     url_for = None
     if request.param == "postgresql":
-        url_for = _schema_urls(request.getfixturevalue("pg_server_url"))
+        url_for = pg_schema_urls(request.getfixturevalue("pg_server_url"))
     data_dir: Path = tmp_path_factory.mktemp("bad-input")
     net = build_small_network(data_dir, db_url_for=url_for)
     client = TestClient(create_network_app(net.network), raise_server_exceptions=False)

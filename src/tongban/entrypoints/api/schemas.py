@@ -148,17 +148,6 @@ class SettlementOut(BaseModel):
     cancelled_at: datetime | None = None
 
 
-class FilingIn(Strict):
-    id_number: Annotated[str, Field(max_length=32)]
-    kind: Literal[
-        "retired_resettled", "long_term_resident", "posted_worker", "referral", "emergency", "other"
-    ]
-    target_region: Annotated[str, Field(description="city or province code", max_length=6)]
-    start_date: date | None = None
-    months: Annotated[int | None, Field(ge=1, le=120)] = None
-    commitment: StrictBool = Field(description="the resident's personal commitment (承诺制)")
-
-
 class FilingOut(BaseModel):
     filing_id: str
     kind: str
@@ -167,10 +156,6 @@ class FilingOut(BaseModel):
     end_date: date | None
     revoked_on: date | None
     commitment: str
-
-
-class RevokeIn(Strict):
-    id_number: Annotated[str, Field(max_length=32)]
 
 
 # --- daily reconciliation (对账, like national 3201 / 3202) ---------------------------------
