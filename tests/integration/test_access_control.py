@@ -278,6 +278,13 @@ def test_a_home_node_answers_no_questions_about_people_it_does_not_insure(
     assert state(world.net) == before
 
 
+def test_a_home_node_refuses_a_person_question_with_a_bad_date_as_a_bad_message(
+    world: World,
+) -> None:
+    body = {**quote_body(world.net, EMPLOYEE_ID), "visit_date": "tomorrow"}
+    assert refused(world.net, SHANGHAI, JINHUA, "person", body) == "BAD_MESSAGE"
+
+
 @pytest.mark.parametrize("kind", ["quote", "commit"])
 def test_a_region_cannot_settle_in_the_name_of_another_regions_hospital(
     world: World, kind: str
@@ -419,8 +426,10 @@ def test_no_region_can_take_over_another_regions_insured_until_they_are_released
     ask(world.net, JINHUA, HUB, "locator.register", {"pseudonyms": [jinhua_person]})
 
 
-@pytest.mark.parametrize("pseudonyms", [None, "ab" * 32, ["short"], [1234], ["ab" * 32, None]],
-                         ids=["missing", "not-a-list", "too-short", "a-number", "one-bad"])
+@pytest.mark.parametrize("pseudonyms", [None, "ab" * 32, ["short"], [1234], ["ab" * 32, None],
+                                        ["zz" * 32], ["AB" * 32]],
+                         ids=["missing", "not-a-list", "too-short", "a-number", "one-bad",
+                              "not-hex", "upper-case"])
 def test_the_hub_refuses_a_malformed_registration_and_registers_none_of_it(
     world: World, pseudonyms: Any
 ) -> None:

@@ -77,7 +77,10 @@ def demo(
     """Build (or reopen) the 41-region network, run a simulated day, print it, serve the API."""
     from tongban.demo.network import open_demo_network
     from tongban.demo.simulation import Simulator, plan_day
+    from tongban.entrypoints.observability import configure_logging
 
+    # Warnings and faults as text on stderr, through the handler that masks ID numbers.
+    configure_logging(level="WARNING", json_lines=False)
     the_day = _day(day)
     started = time.monotonic()
     console.print(
@@ -237,6 +240,9 @@ def _serve(network: EmbeddedNetwork, keys: dict[str, str], host: str, port: int)
 
     threading.Thread(target=recover_periodically, daemon=True).start()
     try:
-        uvicorn.run(app, host=host, port=port, log_level="warning")
+        # log_config=None: uvicorn's lines through our masking handler; no raw-path access log
+        uvicorn.run(
+            app, host=host, port=port, log_level="warning", log_config=None, access_log=False
+        )
     finally:
         stop.set()

@@ -121,7 +121,10 @@ class HomeSide:
     # --- messages from visit nodes ---------------------------------------------------------
     def person_info(self, message: Message) -> dict[str, Any]:
         body = message.body
-        visit_date = date.fromisoformat(str(body.get("visit_date")))
+        try:
+            visit_date = date.fromisoformat(str(body.get("visit_date")))
+        except ValueError:
+            raise InvalidInput("BAD_MESSAGE", "visit_date must be a date (YYYY-MM-DD)") from None
         with self.store.read() as tx:
             person = self._insured(tx, str(body.get("pseudonym")))
             filings = [as_filing(f) for f in tx.filings_of(person.person_id)]

@@ -16,6 +16,14 @@ from tongban.errors import Forbidden, InvalidInput, NotFound
 from tongban.service_layer.ports import Clock, Message
 
 
+def _is_pseudonym(value: object) -> bool:
+    """A keyed pseudonym: HMAC-SHA256 in lowercase hex, never anything else (an ID number)."""
+    return isinstance(value, str) and len(value) == 64 and all(c in HEX for c in value)
+
+
+HEX = frozenset("0123456789abcdef")
+
+
 class HubStorePort(Protocol):
     def members(self) -> list[Member]: ...
     def put_member(self, member: Member) -> None: ...
@@ -89,9 +97,7 @@ class Hub:
             return self.signed_directory()
         if message.kind in ("locator.register", "locator.release"):
             pseudonyms = message.body.get("pseudonyms")
-            if not isinstance(pseudonyms, list) or not all(
-                isinstance(p, str) and len(p) == 64 for p in pseudonyms
-            ):
+            if not isinstance(pseudonyms, list) or not all(_is_pseudonym(p) for p in pseudonyms):
                 raise InvalidInput("BAD_MESSAGE", "pseudonyms must be a list of 64-hex strings")
             # A node registers and releases only its own insured: the home region is the
             # verified sender, and a person another region holds stays with it until released.
