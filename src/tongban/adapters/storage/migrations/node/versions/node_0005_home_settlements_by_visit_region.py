@@ -26,7 +26,7 @@ def _as_of_node_0004(key: list[str]) -> sa.Table:
     """The table as it stands at node_0004, with ``key`` as its primary key: SQLite copies it
     into this shape (a key cannot be altered there), so nothing is left to reflection."""
     money = sa.BigInteger
-    columns = [
+    columns: list[sa.schema.SchemaItem] = [
         sa.Column("settlement_id", sa.String(64), nullable=False),
         sa.Column("visit_region", sa.String(6), nullable=False),
         sa.Column("institution_code", sa.String(12)),
@@ -45,7 +45,7 @@ def _as_of_node_0004(key: list[str]) -> sa.Table:
         sa.Column("committed_at", sa.DateTime(timezone=True)),
         sa.Column("cancelled_at", sa.DateTime(timezone=True)),
     ]
-    return sa.Table(
+    table: sa.Table = sa.Table(
         TABLE,
         sa.MetaData(),
         *columns,
@@ -55,6 +55,7 @@ def _as_of_node_0004(key: list[str]) -> sa.Table:
         sa.Index("ix_home_settlements_committed_at", "committed_at"),
         sa.Index("ix_home_settlements_cancelled_at", "cancelled_at"),
     )
+    return table
 
 
 def _primary_key(columns: list[str]) -> None:
