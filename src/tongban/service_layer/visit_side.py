@@ -337,18 +337,8 @@ class VisitSide:
         return report
 
     def _resolve(self, sid: str, home_region: str) -> SettlementView:
-        try:
-            result = self.caller.call(home_region, "resolve", {"settlement_id": sid})
-        except Forbidden as exc:
-            # The home holds this id for another region: ours was never committed there.
-            return self._mark(
-                sid,
-                "commit",
-                exc.code,
-                status=VisitStatus.REFUSED,
-                error_code="ID_REUSED",
-                error_detail=exc.detail,
-            )
+        # The home keys ids by visit region: it always answers for this region's own id.
+        result = self.caller.call(home_region, "resolve", {"settlement_id": sid})
         return self._apply_home_state(sid, result)
 
     # --- helpers --------------------------------------------------------------------------
