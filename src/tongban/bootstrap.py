@@ -37,6 +37,8 @@ from tongban.domain.regions import yrd_regions
 from tongban.service_layer.clearing import RESERVE_ALERT_MONTHS, ClearingHub
 from tongban.service_layer.hub import Hub
 from tongban.service_layer.node import NodeService
+from tongban.service_layer.operators import OperatorKeys, node_operator_keys
+from tongban.service_layer.region_view import RegionView
 from tongban.service_layer.residents import CodeSender, Residents
 
 
@@ -55,6 +57,8 @@ class NodeRuntime:
     public_key: str
     residents: Residents
     code_sender: CodeSender
+    view: RegionView
+    operators: OperatorKeys
 
     def handler(self) -> Callable[[bytes], bytes]:
         return self.gate.serve(self.service.handle)
@@ -71,6 +75,7 @@ class HubRuntime:
     public_key: str
     clearing: ClearingHub
     exchange: Exchange
+    operators: OperatorKeys
 
     def handler(self) -> Callable[[bytes], bytes]:
         return self.gate.serve(self.hub.handle)
@@ -125,8 +130,19 @@ def build_node(
     gate = Gate(region, key, directory.public_key_of, clock=lambda: clock().timestamp())
     sender = code_sender or MemoryCodeSender(show_codes=demo_codes)
     residents = Residents(store, service.home, sender, clock)
+    view = RegionView(region, store, lambda: service.catalogue, lambda: service.policies)
     return NodeRuntime(
-        region, service, gate, exchange, directory, store, public_key_b64(key), residents, sender
+        region,
+        service,
+        gate,
+        exchange,
+        directory,
+        store,
+        public_key_b64(key),
+        residents,
+        sender,
+        view,
+        node_operator_keys(store),
     )
 
 
@@ -159,7 +175,8 @@ def build_hub(
         clock,
         threshold_months=Decimal(store.meta(RESERVE_ALERT_MONTHS) or "2"),
     )
-    return HubRuntime(hub, gate, store, public_key_b64(key), clearing, exchange)
+    operators = OperatorKeys(store.meta, store.set_meta)
+    return HubRuntime(hub, gate, store, public_key_b64(key), clearing, exchange, operators)
 
 
 @dataclass(frozen=True)

@@ -111,7 +111,7 @@ def demo(
     close_period(network, _clock_for(the_day)())
     console.print(f"[dim]done in {time.monotonic() - started:.1f} s[/]")
     if serve:
-        _serve(network, keys, host, port)
+        _serve(network, keys, host, port, the_day)
     network.close()
 
 
@@ -208,17 +208,23 @@ def _free_port(host: str, port: int) -> int:
         return int(sock.getsockname()[1])
 
 
-def _serve(network: EmbeddedNetwork, keys: dict[str, str], host: str, port: int) -> None:
+def _serve(
+    network: EmbeddedNetwork, keys: dict[str, str], host: str, port: int, day: date
+) -> None:
     import uvicorn
 
     from tongban.adapters.code_sender import MemoryCodeSender
+    from tongban.demo.console_samples import console_samples, demo_operator_key
     from tongban.entrypoints.api.embedded import create_network_app
     from tongban.entrypoints.observability import observe_recovery
 
     port = _free_port(host, port)
     base = f"http://{host}:{port}"
     sample = next(code for code in sorted(keys) if code.startswith("H310000"))
+    operator_key = demo_operator_key(network)
     console.print(f"\nServing the network at [bold]{base}/[/]")
+    console.print(f"  web console (控制台):     [bold]{base}/console/[/]")
+    console.print(f"  network operator's key: {operator_key}  (the console fills it in)")
     console.print(f"  Shanghai node API docs: {base}/nodes/310000/docs")
     console.print(f"  hub directory:          {base}/hub/v1/directory")
     console.print(f"  Shanghai node metrics:  {base}/nodes/310000/metrics")
@@ -231,7 +237,7 @@ def _serve(network: EmbeddedNetwork, keys: dict[str, str], host: str, port: int)
             runtime.code_sender.show_codes = True  # the demo has no SMS: codes come back inline
     console.print("  residents' sign-in codes are shown in the sign-in answer (demo only)")
     stop = threading.Event()
-    app = create_network_app(network)
+    app = create_network_app(network, console_samples(network, keys, day, operator_key))
 
     def recover_periodically() -> None:
         while not stop.wait(30):

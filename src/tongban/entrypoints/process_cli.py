@@ -219,7 +219,14 @@ def node(
 
     threading.Thread(target=recover, daemon=True).start()
     host, port = _listen(listen)
-    app = create_node_app(runtime.service, runtime.handler(), metrics, residents=runtime.residents)
+    app = create_node_app(
+        runtime.service,
+        runtime.handler(),
+        metrics,
+        residents=runtime.residents,
+        view=runtime.view,
+        operators=runtime.operators,
+    )
 
     @app.on_event("startup")
     async def _threads() -> None:

@@ -14,6 +14,7 @@ from sqlalchemy import Connection, Row, Table, func, insert, select, update
 
 from tongban.adapters.storage import schema as t
 from tongban.adapters.storage import statements as sql
+from tongban.adapters.storage.console_queries import ConsoleQueries
 from tongban.adapters.storage.database import Database, read_moment
 from tongban.adapters.storage.node_reports import NodeReportQueries
 from tongban.adapters.storage.resident_store import ResidentQueries
@@ -34,6 +35,7 @@ from tongban.service_layer.records import (
     VisitSettlementRecord,
     VisitStatus,
 )
+from tongban.service_layer.region_view import policy_out
 
 if TYPE_CHECKING:
     from _typeshed import DataclassInstance
@@ -60,29 +62,10 @@ def _record(cls: type[R], row: Row[Any]) -> R:
 
 
 def policy_to_json(policy: Policy) -> str:
-    r = policy.reduction
-    return json.dumps(
-        {
-            "insutype": policy.insutype,
-            "med_type": policy.med_type.value,
-            "level": policy.level,
-            "deductible": policy.deductible,
-            "deductible_subsequent": policy.deductible_subsequent,
-            "ratio": format_ratio(policy.ratio),
-            "annual_cap": policy.annual_cap,
-            "reduction": {
-                "referral": format_ratio(r.referral),
-                "emergency": format_ratio(r.emergency),
-                "other": format_ratio(r.other),
-                "unfiled": None if r.unfiled is None else format_ratio(r.unfiled),
-            },
-            "account_covers": sorted(p.value for p in policy.account_covers),
-        },
-        ensure_ascii=False,
-    )
+    return json.dumps(policy_out(policy), ensure_ascii=False)
 
 
-class NodeTransaction(NodeReportQueries, ResidentQueries):
+class NodeTransaction(NodeReportQueries, ResidentQueries, ConsoleQueries):
     """One database transaction of a node."""
 
     def __init__(self, conn: Connection, lock_rows: bool) -> None:

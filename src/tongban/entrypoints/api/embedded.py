@@ -12,9 +12,12 @@ from tongban.entrypoints.api.hub_api import HUB_METRICS_REGION, create_hub_app
 from tongban.entrypoints.api.node_api import create_node_app
 from tongban.entrypoints.api.problems import install_problem_handlers
 from tongban.entrypoints.observability import Metrics, NodeMetrics, count_exchange, node_metrics
+from tongban.entrypoints.web.console import create_console_app
 
 
-def create_network_app(network: EmbeddedNetwork) -> FastAPI:
+def create_network_app(
+    network: EmbeddedNetwork, demo: dict[str, Any] | None = None
+) -> FastAPI:
     """Each mounted service keeps its own metrics (``app.state.node_metrics[region]``).
 
     Messages between embedded services travel in-process and never reach HTTP, so their
@@ -34,16 +37,24 @@ def create_network_app(network: EmbeddedNetwork) -> FastAPI:
         app.mount(
             f"/nodes/{code}",
             create_node_app(
-                runtime.service, runtime.handler(), metrics[code], residents=runtime.residents
+                runtime.service,
+                runtime.handler(),
+                metrics[code],
+                residents=runtime.residents,
+                view=runtime.view,
+                operators=runtime.operators,
             ),
         )
+    views = {code: runtime.view for code, runtime in network.nodes.items()}
+    app.mount("/console", create_console_app(views, network.hub.operators, demo))
     app.state.node_metrics = metrics
     app.state.hub_metrics = hub_metrics
 
     @app.get("/")
     def index() -> dict[str, Any]:
         return {
-            "hub": "/hub/v1/directory",
+            "console": "/console/",
+        "hub": "/hub/v1/directory",
             "nodes": {
                 code: {
                     "name": region(code).name_zh,

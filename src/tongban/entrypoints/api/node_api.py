@@ -9,6 +9,7 @@ from fastapi import APIRouter, Depends, FastAPI, Header, Request, Response
 from fastapi.concurrency import run_in_threadpool
 from sqlalchemy.exc import SQLAlchemyError
 
+from tongban.entrypoints.api.operator_api import operator_router, reference_router
 from tongban.entrypoints.api.problems import (
     PROBLEM_JSON,
     install_problem_handlers,
@@ -38,7 +39,9 @@ from tongban.entrypoints.observability import (
 from tongban.errors import Refused, TongbanError
 from tongban.service_layer.commands import PreviewBill, RegisterVisit, SettleBill
 from tongban.service_layer.node import NodeService
+from tongban.service_layer.operators import OperatorKeys
 from tongban.service_layer.records import VisitStatus
+from tongban.service_layer.region_view import RegionView
 from tongban.service_layer.residents import Residents
 from tongban.service_layer.views import SettlementView
 
@@ -75,9 +78,12 @@ def create_node_app(
     metrics: NodeMetrics | None = None,
     *,
     residents: Residents,
+    view: RegionView,
+    operators: OperatorKeys,
 ) -> FastAPI:
     """The node's app; ``metrics`` (default: new, for this node) is also served at /metrics;
-    ``residents`` serves residents' sign-in and filings."""
+    ``residents`` serves residents' sign-in and filings, ``view`` the operators' read-only
+    routes (for ``operators``' keys) and the published reference data."""
     app = FastAPI(
         title=f"tongban node {service.region}",
         version="1",
@@ -211,5 +217,7 @@ def create_node_app(
 
     app.include_router(his)
     app.include_router(resident_router(residents))
+    app.include_router(operator_router(view, operators))
+    app.include_router(reference_router(view))
     app.include_router(network)
     return app
