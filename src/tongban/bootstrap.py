@@ -39,6 +39,7 @@ from tongban.service_layer.hub import Hub
 from tongban.service_layer.node import NodeService
 from tongban.service_layer.operators import OperatorKeys, node_operator_keys
 from tongban.service_layer.region_view import RegionView
+from tongban.service_layer.resident_settlements import ResidentSettlements
 from tongban.service_layer.residents import CodeSender, Residents
 
 
@@ -59,6 +60,7 @@ class NodeRuntime:
     code_sender: CodeSender
     view: RegionView
     operators: OperatorKeys
+    settlements: ResidentSettlements
 
     def handler(self) -> Callable[[bytes], bytes]:
         return self.gate.serve(self.service.handle)
@@ -143,6 +145,7 @@ def build_node(
         sender,
         view,
         node_operator_keys(store),
+        ResidentSettlements(store, exchange),
     )
 
 

@@ -226,6 +226,7 @@ def node(
         residents=runtime.residents,
         view=runtime.view,
         operators=runtime.operators,
+        settlements=runtime.settlements,
     )
 
     @app.on_event("startup")

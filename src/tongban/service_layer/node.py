@@ -8,6 +8,7 @@ memory because every preview and settlement reads them.
 from __future__ import annotations
 
 import hashlib
+import json
 import threading
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, replace
@@ -21,6 +22,7 @@ from tongban.service_layer.home_side import HomeSide
 from tongban.service_layer.ports import Caller, Clock, Message, NodeStore
 from tongban.service_layer.reconciliation import Reconciliation
 from tongban.service_layer.records import FilingRecord, InstitutionRecord
+from tongban.service_layer.region_view import catalogue_out
 from tongban.service_layer.visit_side import VisitSide
 
 
@@ -79,6 +81,7 @@ class NodeService:
             "cancel": self.home.cancel,
             "resolve": self.home.resolve,
             "status": self.home.status,
+            "lines": self.settlement_lines,
             "report": self.back_office.handle,
             "report.recheck": self.back_office.handle,
             "statement": self.back_office.handle,
@@ -87,6 +90,26 @@ class NodeService:
         if handler is None:
             raise Forbidden("UNKNOWN_KIND", f"a node does not answer {message.kind!r}")
         return handler(message)
+
+    def settlement_lines(self, message: Message) -> dict[str, Any]:
+        """Visit role: the classified lines of one settlement, for the patient's own home
+        region asking with the patient's pseudonym (the resident's explained split)."""
+        settlement_id = str(message.body.get("settlement_id"))
+        pseudonym = str(message.body.get("pseudonym"))
+        with self.store.read() as tx:
+            stored = tx.visit_lines_for(settlement_id, message.sender, pseudonym)
+        if stored is None:
+            return {"lines": None}
+        lines = json.loads(stored)
+        codes = {str(line.get("code")) for line in lines}
+        return {
+            "lines": lines,
+            "catalogue": {
+                code: catalogue_out(self._catalogue[code])
+                for code in sorted(codes)
+                if code in self._catalogue
+            },
+        }
 
     # --- hospitals ------------------------------------------------------------------------
     def authenticate(self, api_key: str | None) -> str:

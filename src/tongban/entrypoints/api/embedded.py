@@ -43,6 +43,7 @@ def create_network_app(
                 residents=runtime.residents,
                 view=runtime.view,
                 operators=runtime.operators,
+                settlements=runtime.settlements,
             ),
         )
     views = {code: runtime.view for code, runtime in network.nodes.items()}

@@ -42,6 +42,7 @@ from tongban.service_layer.node import NodeService
 from tongban.service_layer.operators import OperatorKeys
 from tongban.service_layer.records import VisitStatus
 from tongban.service_layer.region_view import RegionView
+from tongban.service_layer.resident_settlements import ResidentSettlements
 from tongban.service_layer.residents import Residents
 from tongban.service_layer.views import SettlementView
 
@@ -80,6 +81,7 @@ def create_node_app(
     residents: Residents,
     view: RegionView,
     operators: OperatorKeys,
+    settlements: ResidentSettlements,
 ) -> FastAPI:
     """The node's app; ``metrics`` (default: new, for this node) is also served at /metrics;
     ``residents`` serves residents' sign-in and filings, ``view`` the operators' read-only
@@ -216,7 +218,7 @@ def create_node_app(
         }
 
     app.include_router(his)
-    app.include_router(resident_router(residents))
+    app.include_router(resident_router(residents, settlements))
     app.include_router(operator_router(view, operators))
     app.include_router(reference_router(view))
     app.include_router(network)

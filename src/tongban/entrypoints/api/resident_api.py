@@ -15,6 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field, StrictBool
 from tongban.entrypoints.api.problems import PROBLEM_JSON
 from tongban.entrypoints.api.schemas import FilingOut
 from tongban.service_layer.records import FilingRecord, PersonRecord
+from tongban.service_layer.resident_settlements import ResidentSettlements
 from tongban.service_layer.residents import ResidentFiling, Residents
 
 PROBLEM: dict[str, Any] = {"model": None, "content": {PROBLEM_JSON: {}}}
@@ -82,7 +83,7 @@ def _bearer(authorization: str | None) -> str | None:
     return None
 
 
-def resident_router(residents: Residents) -> APIRouter:
+def resident_router(residents: Residents, settlements: ResidentSettlements) -> APIRouter:
     router = APIRouter(prefix="/v1", tags=["residents (home region)"], responses=ERRORS)
 
     def token(authorization: Annotated[str | None, Header()] = None) -> str | None:
@@ -140,6 +141,17 @@ def resident_router(residents: Residents) -> APIRouter:
     ) -> Any:
         """Your filings; an `id_number` other than yours is refused (NOT_YOUR_RECORD)."""
         return [_filing_out(f) for f in residents.filings(person, id_number)]
+
+    @router.get("/residents/me/settlements")
+    def my_settlements(person: Resident) -> list[dict[str, Any]]:
+        """Your settlements in other regions (committed, or cancelled since), newest first."""
+        return settlements.of(person)
+
+    @router.get("/residents/me/settlements/{visit_region}/{settlement_id}")
+    def my_settlement(visit_region: str, settlement_id: str, person: Resident) -> dict[str, Any]:
+        """One of your settlements with its split explained step by step; its bill lines come
+        from the visit region (`lines: null` when it did not answer)."""
+        return settlements.explained(person, visit_region, settlement_id)
 
     @router.post("/filings/{filing_id}/revoke", response_model=FilingOut)
     def revoke_filing(filing_id: str, person: Resident) -> Any:
