@@ -15,6 +15,7 @@ from tongban.entrypoints import (
     clearing_cli,
     db_cli,
     demo_cli,
+    operator_cli,
     process_cli,
     reconcile_cli,
     simulate_cli,
@@ -76,6 +77,7 @@ app.command()(clearing_cli.clear)
 app.add_typer(clearing_cli.clearing_app, name="clearing")
 app.add_typer(clearing_cli.ledger_app, name="ledger")
 app.command()(simulate_cli.simulate)
+app.command("operator-key")(operator_cli.operator_key)
 
 
 def main() -> None:
