@@ -152,7 +152,12 @@ def hub(
     host, port = _listen(listen)
     console.print(f"hub listening on http://{host}:{port}")
     uvicorn.run(
-        create_hub_app(runtime.hub, runtime.handler()),
+        create_hub_app(
+            runtime.hub,
+            runtime.handler(),
+            clearing=runtime.clearing,
+            operators=runtime.operators,
+        ),
         host=host,
         port=port,
         log_level="warning",

@@ -27,7 +27,16 @@ def create_network_app(
     install_problem_handlers(app)
     hub_metrics = Metrics(HUB_METRICS_REGION)
     network.inproc.register("inproc://hub", count_exchange(hub_metrics, network.hub.handler()))
-    app.mount("/hub", create_hub_app(network.hub.hub, network.hub.handler(), hub_metrics))
+    app.mount(
+        "/hub",
+        create_hub_app(
+            network.hub.hub,
+            network.hub.handler(),
+            hub_metrics,
+            clearing=network.hub.clearing,
+            operators=network.hub.operators,
+        ),
+    )
     metrics: dict[str, NodeMetrics] = {}
     for code, runtime in network.nodes.items():
         metrics[code] = node_metrics(runtime.service)

@@ -9,6 +9,7 @@ from fastapi import FastAPI, Request, Response
 from fastapi.concurrency import run_in_threadpool
 from sqlalchemy.exc import SQLAlchemyError
 
+from tongban.entrypoints.api.clearing_api import clearing_router
 from tongban.entrypoints.api.problems import (
     PROBLEM_JSON,
     install_problem_handlers,
@@ -20,19 +21,30 @@ from tongban.entrypoints.observability import (
     instrument,
     stored_directory_version,
 )
+from tongban.service_layer.clearing import ClearingHub
 from tongban.service_layer.hub import Hub
+from tongban.service_layer.operators import OperatorKeys
 
 HUB_METRICS_REGION = "hub"  # the `region` label of the hub's metrics
 
 
 def create_hub_app(
-    hub: Hub, exchange_handler: Callable[[bytes], bytes], metrics: Metrics | None = None
+    hub: Hub,
+    exchange_handler: Callable[[bytes], bytes],
+    metrics: Metrics | None = None,
+    *,
+    clearing: ClearingHub,
+    operators: OperatorKeys,
 ) -> FastAPI:
-    """The hub's app; ``metrics`` (default: new, for the hub) is also served at /metrics."""
+    """The hub's app; ``metrics`` (default: new, for the hub) is also served at /metrics;
+    ``clearing`` is read by ``operators`` at /v1/clearing."""
     app = FastAPI(
         title="tongban hub",
         version="1",
-        description="Directory and person locator of the YRD network (长三角).",
+        description=(
+            "Directory, person locator and monthly clearing (清算) of the YRD network (长三角). "
+            "Clearing routes take an operator key (`Authorization: Bearer tbo_...`)."
+        ),
     )
     install_problem_handlers(app)
     metrics = metrics if metrics is not None else Metrics(HUB_METRICS_REGION)
@@ -73,4 +85,5 @@ def create_hub_app(
             "directory_version": stored_directory_version(stored),
         }
 
+    app.include_router(clearing_router(clearing, operators))
     return app
