@@ -389,14 +389,6 @@ def test_garbled_lines_from_the_visit_node_leave_the_split_explained_without_lin
     assert steps(response.json()["explanation"]) == AFTER_THE_LINES
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "lead to decide: the home node shows whatever lines the visit node sends, unchecked "
-        "against the split it committed (service_layer/resident_settlements.py _lines), so the "
-        "steps need not add up to the bill as domain/explanation.py promises"
-    ),
-)
 def test_lines_that_do_not_add_up_to_the_committed_split_are_not_shown(
     client: TestClient, net: SmallNetwork, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -15,6 +15,25 @@ from typing import Any
 LINE_PIECES = ("fulamt_ownpay_amt", "overlmt_selfpay", "preselfpay_amt", "inscp_scp_amt")
 
 
+def _fen(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 0
+
+
+def lines_agree(split: Mapping[str, Any], lines: object) -> bool:
+    """Are these well-formed lines whose pieces add up to the split's? Lines come from another
+    region: anything else (garbled, floats, another bill's lines) is not shown at all."""
+    if not isinstance(lines, list) or not all(isinstance(line, Mapping) for line in lines):
+        return False
+    for line in lines:
+        if not all(_fen(line.get(key)) for key in ("amount", *LINE_PIECES)):
+            return False
+        if int(line["amount"]) != sum(int(line[piece]) for piece in LINE_PIECES):
+            return False
+    return all(
+        sum(int(line[piece]) for line in lines) == split.get(piece) for piece in LINE_PIECES
+    )
+
+
 def explain(
     split: Mapping[str, Any],
     lines: Sequence[Mapping[str, Any]] | None,

@@ -13,7 +13,7 @@ import json
 from contextlib import AbstractContextManager
 from typing import Any, Protocol
 
-from tongban.domain.explanation import explain
+from tongban.domain.explanation import explain, lines_agree
 from tongban.errors import NotFound, TongbanError, TransportError
 from tongban.service_layer.ports import Caller
 from tongban.service_layer.records import HomeSettlementRecord, PersonRecord
@@ -67,6 +67,8 @@ class ResidentSettlements:
             raise NotFound("SETTLEMENT_NOT_FOUND", "no such settlement of yours")
         split = json.loads(record.split)
         lines, catalogue = self._lines(person, visit_region, settlement_id)
+        if lines is not None and not lines_agree(split, lines):
+            lines, catalogue = None, None  # garbled, or not this bill's: show the split alone
         return {
             **_item(record),
             "split": split,
@@ -86,4 +88,8 @@ class ResidentSettlements:
         catalogue = answer.get("catalogue")
         if not isinstance(lines, list):
             return None, None
-        return lines, catalogue if isinstance(catalogue, dict) else None
+        if not isinstance(catalogue, dict) or not all(
+            isinstance(entry, dict) for entry in catalogue.values()
+        ):
+            catalogue = None
+        return lines, catalogue
