@@ -62,6 +62,8 @@ function showError(exc) {
   while (errorBox.children.length > 3) errorBox.lastChild.remove();
   errorBox.hidden = false;
   if (exc?.operator) showKeyForm();
+  // Said where the eye is: bring the box into view when the page was scrolled away from it.
+  if (errorBox.getBoundingClientRect().top < 0) errorBox.scrollIntoView({ block: 'start', behavior: 'smooth' });
 }
 
 // --- the operator key form ----------------------------------------------------------------------

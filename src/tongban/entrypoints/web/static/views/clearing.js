@@ -21,53 +21,69 @@ function statusBadge(status) {
   return status ? badge(t(`status.${status}`, null, status), STATUS_TONE[status]) : '—';
 }
 
+// Colour follows the square root of the amount: one busy pair (Jinhua → Shanghai) would
+// otherwise leave every other cell the palest blue. Only the colour: labels show the amount.
+function shade(fen) {
+  return Math.sign(fen) * Math.sqrt(Math.abs(fen));
+}
+
 function drawHeatmap(el, obligations) {
   const homes = [...new Set(obligations.map((o) => o.home_region))].sort();
   const visits = [...new Set(obligations.map((o) => o.visit_region))].sort();
   const values = obligations.map(amountOf);
   const max = Math.max(1, ...values);
   const min = Math.min(0, ...values);
-  const rowHeight = 26;
-  el.style.height = `${Math.max(240, homes.length * rowHeight + 120)}px`;
-  const chart = makeChart(el);
-  chart.setOption(base({
-    grid: { left: 8, right: 16, top: 16, bottom: 56, containLabel: true },
+  const rowHeight = 28;
+  el.style.height = `${Math.max(260, homes.length * rowHeight + 150)}px`;
+  // Labels only while cells are wide enough to hold them (not on a phone).
+  const labels = () => (chart.getWidth() - 140) / Math.max(1, visits.length) >= 48;
+  const chart = makeChart(el, () => chart.setOption({ series: [{ label: { show: labels() } }] }));
+  const option = () => base({
+    grid: { left: 8, right: 16, top: 28, bottom: 64, containLabel: true },
     tooltip: {
       ...base().tooltip,
       formatter: (p) => {
         const o = p.data.o;
         return `<b>${esc(placeName(o.home_region))} → ${esc(placeName(o.visit_region))}</b><br>`
           + `${esc(t('clearing.owes'))}: <b>${yuan(amountOf(o))}</b><br>`
+          + (o.hifp_pay !== undefined ? `${esc(t('col.fund'))} ${yuan(o.hifp_pay)} · ${esc(t('col.account'))} ${yuan(o.acct_pay)}<br>` : '')
           + `${esc(t('clearing.events'))}: ${count(o.events ?? 0)}`;
       },
     },
     xAxis: {
       type: 'category', data: visits.map((c) => placeName(c)), name: t('clearing.visitAxis'),
-      nameLocation: 'middle', nameGap: 40, ...AXIS,
-      axisLabel: { ...AXIS.axisLabel, interval: 0, rotate: visits.length > 10 ? 45 : 0 },
-      splitArea: { show: true, areaStyle: { color: ['#fbfcfd', '#f6f8fa'] } },
+      nameLocation: 'middle', nameGap: visits.length > 10 ? 48 : 30, ...AXIS,
+      axisLabel: { ...AXIS.axisLabel, interval: 0, rotate: visits.length > 10 ? 40 : 0 },
+      splitLine: { show: true, lineStyle: { color: '#f0f3f6' } },
     },
     yAxis: {
       type: 'category', data: homes.map((c) => placeName(c)), name: t('clearing.homeAxis'),
-      nameLocation: 'end', ...AXIS, axisLabel: { ...AXIS.axisLabel, interval: 0 },
-      splitArea: { show: true, areaStyle: { color: ['#fbfcfd', '#f6f8fa'] } },
-      inverse: true,
+      nameLocation: 'start', nameTextStyle: { color: '#7a8896', align: 'right' }, ...AXIS,
+      axisLabel: { ...AXIS.axisLabel, interval: 0 }, inverse: true,
+      splitLine: { show: true, lineStyle: { color: '#f0f3f6' } },
     },
     visualMap: {
-      min, max, calculable: true, orient: 'horizontal', left: 'center', bottom: 0,
-      itemWidth: 12, itemHeight: 180, text: [yuanAxis(max), yuanAxis(min)], textStyle: { fontSize: 11 },
-      inRange: { color: ['#eef4fb', '#9cc0e6', '#3f7fc1', '#17406b'] },
-      formatter: (v) => yuanAxis(v),
+      dimension: 3, min: shade(min), max: shade(max), calculable: false, orient: 'horizontal',
+      left: 'center', bottom: 0, itemWidth: 12, itemHeight: 200,
+      text: [yuanAxis(max), yuanAxis(min)], textStyle: { fontSize: 11, color: '#5b6b7b' },
+      inRange: { color: ['#e3eef9', '#9cc0e6', '#3f7fc1', '#17406b'] },
     },
     series: [{
       type: 'heatmap',
       data: obligations.map((o) => ({
-        value: [visits.indexOf(o.visit_region), homes.indexOf(o.home_region), amountOf(o)], o,
+        value: [visits.indexOf(o.visit_region), homes.indexOf(o.home_region), amountOf(o), shade(amountOf(o))],
+        o,
+        label: { color: shade(amountOf(o)) > 0.55 * shade(max) ? '#fff' : '#0f2033' },
       })),
+      label: {
+        show: labels(), fontSize: 10,
+        formatter: (p) => yuanAxis(p.data.value[2]),
+      },
       itemStyle: { borderColor: '#fff', borderWidth: 2, borderRadius: 3 },
       emphasis: { itemStyle: { borderColor: '#1f2d3a', borderWidth: 1 } },
     }],
-  }));
+  });
+  chart.setOption(option());
 }
 
 function downloads(period, code) {
@@ -219,7 +235,7 @@ async function renderPeriod(body, period, ctx) {
       h('section', { class: 'card' },
         h('header', { class: 'card-head' }, h('h2', null, t('clearing.reservesTitle'))),
         h('div', { class: 'card-body' }, alertsPanel(data)),
-        h('div', { class: 'card-body flush scroll-y' }, reservesTable(data)))),
+        h('div', { class: 'card-body flush' }, reservesTable(data)))),
     h('section', { class: 'card' },
       h('header', { class: 'card-head' }, h('h2', null, t('clearing.exceptionsTitle')),
         h('span', { class: 'card-meta' }, count(open.length))),

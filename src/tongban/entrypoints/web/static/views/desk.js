@@ -141,6 +141,7 @@ async function register() {
     method: 'POST', token: key(),
     body: { institution_code: state.institution, id_number: state.idNumber, med_type: state.medType },
   });
+  if (state.visit && state.visit.visit_id !== data.visit_id) state.lines = []; // a new patient's bill
   state.visit = data;
   state.result = null;
   state.settlementId = freshId();
@@ -350,7 +351,7 @@ export async function renderDesk(root, ctx) {
   root.append(
     h('div', { class: 'page-head' },
       h('div', null, h('h1', null, t('desk.title')), h('p', { class: 'lead' }, t('desk.lead')))),
-    h('div', { class: 'grid grid-desk' },
+    h('div', { class: 'stack' }, h('div', { class: 'grid grid-desk' },
       h('section', { class: 'card' },
         h('header', { class: 'card-head' }, h('h2', null, h('span', { class: 'step' }, '1'), t('desk.step1'))),
         h('div', { class: 'card-body' }, registerForm)),
@@ -370,7 +371,7 @@ export async function renderDesk(root, ctx) {
             h('button', { type: 'button', class: 'btn', title: t('desk.newId'), onclick: () => { state.settlementId = freshId(); idField.value = state.settlementId; } }, '↻'))),
           h('label', { class: 'check' }, accountBox, t('desk.useAccount')),
           h('div', { class: 'btn-row' }, previewBtn, settleBtn, cancelBtn)),
-        ui.resultPanel)),
+        ui.resultPanel))),
   );
   await fillInstitutions();
   render();

@@ -47,7 +47,7 @@ function capReached(s) {
 }
 
 function ratioWords(s) {
-  if (s.base <= 0) return t('explain.ratioNone');
+  if (s.base <= 0) return t('explain.ratioNone', { fund: yuan(s.fund) });
   const text = t('explain.ratio', {
     base: yuan(s.base), ratio: ratioPercent(s.ratio), fund: yuan(s.fund), copay: yuan(s.copay),
   });
@@ -59,10 +59,10 @@ const WORDS = {
   pieces: piecesWords,
   deductible: (s) => (s.amount > 0
     ? t('explain.deductible', { amount: yuan(s.amount) })
-    : t('explain.deductibleNone')),
+    : t('explain.deductibleNone', { amount: yuan(s.amount) })),
   ratio: ratioWords,
-  account: (s) => (s.amount > 0 ? t('explain.account', { amount: yuan(s.amount) }) : t('explain.accountNone')),
-  cash: (s) => (s.amount > 0 ? t('explain.cash', { amount: yuan(s.amount) }) : t('explain.cashNone')),
+  account: (s) => (s.amount > 0 ? t('explain.account', { amount: yuan(s.amount) }) : t('explain.accountNone', { amount: yuan(s.amount) })),
+  cash: (s) => (s.amount > 0 ? t('explain.cash', { amount: yuan(s.amount) }) : t('explain.cashNone', { amount: yuan(s.amount) })),
 };
 
 function title(s) {

@@ -28,13 +28,14 @@ function fitGrid(width, height, ext) {
   const top = 40;
   const bottom = 12;
   const side = 12;
+  const labels = 30; // names sit right of their dots: room for the easternmost (舟山)
   const dataW = (ext.x1 - ext.x0) * LON_SCALE;
   const dataH = ext.y1 - ext.y0;
-  const scale = Math.max(1, Math.min((width - 2 * side) / dataW, (height - top - bottom) / dataH));
+  const scale = Math.max(1, Math.min((width - 2 * side - labels) / dataW, (height - top - bottom) / dataH));
   const w = dataW * scale;
   const hgt = dataH * scale;
   return {
-    left: Math.max(side, (width - w) / 2),
+    left: Math.max(side, (width - w - labels) / 2),
     top: top + Math.max(0, (height - top - bottom - hgt) / 2),
     width: w,
     height: hgt,
@@ -87,6 +88,7 @@ export function drawFlowMap(el, routes) {
     name: provinceLabel(province),
     type: 'scatter',
     z: 3,
+    itemStyle: { color: provinceColor(province) }, // the legend's colour
     data: cities.filter((c) => c.province === province).map((c) => {
       const s = stats.get(c.code);
       const busy = s.in + s.out > 0;

@@ -6,7 +6,7 @@ import { addDays, daysBetween, isDay, todayShanghai } from '../dates.js';
 import { clear, field, h, loading, table } from '../dom.js';
 import { errorText, t } from '../i18n.js';
 import { count, share, yuan, yuanAxis } from '../money.js';
-import { placeCell } from '../places.js';
+import { placeCell, placeName } from '../places.js';
 import { drawFlowMap } from './flowmap.js';
 
 function kpi(label, value, testid, note, tone) {
@@ -24,8 +24,8 @@ function drawDays(el, from, to, days) {
   const pick = (key) => axisDays.map((d) => byDay.get(d)?.[key] ?? 0);
   const chart = makeChart(el);
   chart.setOption(base({
-    grid: { left: 8, right: 8, top: 40, bottom: 8, containLabel: true },
-    legend: { top: 4, left: 0, itemWidth: 12, itemHeight: 8, textStyle: { fontSize: 12 } },
+    grid: { left: 8, right: 8, top: 52, bottom: 8, containLabel: true },
+    legend: { top: 0, left: 'center', itemWidth: 12, itemHeight: 8, textStyle: { fontSize: 12 } },
     tooltip: {
       ...base().tooltip,
       trigger: 'axis',
@@ -92,6 +92,20 @@ function refusalList(refusals) {
       h('div', { class: 'bar-track' },
         h('div', { class: 'bar-fill', style: { width: `${Math.max(2, Math.round((r.count * 100) / max))}%` } })),
       h('div', { class: 'bar-value' }, count(r.count)))));
+}
+
+function topFlows(routes) {
+  const top = [...routes].filter((r) => r.settled > 0)
+    .sort((a, b) => b.settled - a.settled || b.medfee - a.medfee).slice(0, 8);
+  const max = Math.max(1, ...top.map((r) => r.settled));
+  return h('div', { class: 'top-flows' },
+    h('h3', null, t('network.topFlows')),
+    top.length ? h('ol', null, top.map((r) => h('li', null,
+      h('div', { class: 'tf-route' }, placeName(r.home_region), h('span', { class: 'arrow' }, ' → '), placeName(r.visit_region)),
+      h('div', { class: 'tf-num' }, t('network.visitsN', { n: count(r.settled) })),
+      h('div', { class: 'bar-track' }, h('div', { class: 'bar-fill bar-blue', style: { width: `${Math.max(3, Math.round((r.settled * 100) / max))}%` } })),
+      h('div', { class: 'tf-money' }, `${yuan(r.medfee)} · ${t('col.fund')} ${yuan(r.fund)}`))))
+      : h('p', { class: 'muted' }, t('network.noRoutes')));
 }
 
 function routesTable(routes) {
@@ -168,7 +182,7 @@ export async function renderNetwork(root, ctx) {
       h('section', { class: 'card card-map' },
         h('header', { class: 'card-head' }, h('h2', null, t('network.mapTitle')),
           h('span', { class: 'card-meta' }, from === to ? from : `${from} — ${to}`)),
-        h('div', { class: 'card-body' }, mapEl, mapNote)),
+        h('div', { class: 'card-body map-body' }, h('div', { class: 'map-main' }, mapEl, mapNote), topFlows(data.routes))),
       h('div', { class: 'stack' },
         h('section', { class: 'card' },
           h('header', { class: 'card-head' }, h('h2', null, t('network.shareTitle'))),
@@ -187,7 +201,7 @@ export async function renderNetwork(root, ctx) {
     h('section', { class: 'card' },
       h('header', { class: 'card-head' }, h('h2', null, t('network.routesTitle')),
         h('span', { class: 'card-meta' }, t('network.routesMeta', { n: count(data.routes.length) }))),
-      h('div', { class: 'card-body flush' }, routesTable(data.routes))),
+      h('div', { class: 'card-body flush scroll-y' }, routesTable(data.routes))),
   );
 
   const { byFund } = drawFlowMap(mapEl, data.routes);

@@ -58,15 +58,17 @@ function settlementsSection(node, ctx) {
   const results = h('div', null, loading(t('app.loading')));
   const panel = h('aside', { class: 'detail', testid: 'settlement-detail', hidden: true });
   let offset = 0;
+  let asked = 0;
 
   const load = async () => {
+    const mine = ++asked;
     const q = new URLSearchParams({ limit: String(PAGE), offset: String(offset) });
     if (idInput.value.trim()) q.set('settlement_id', idInput.value.trim());
     if (instInput.value.trim()) q.set('institution', instInput.value.trim());
     if (isDay(dateInput.value)) q.set('date', dateInput.value);
     clear(results, loading(t('app.loading')));
     const page = await operatorGet(`${node}/operator/settlements?${q}`);
-    if (!ctx.alive()) return;
+    if (!ctx.alive() || mine !== asked) return; // an older, slower answer must not win
     clear(results,
       table({
         testid: 'region-settlements',
@@ -132,7 +134,7 @@ function policiesSection(node, ctx) {
         { label: t('policy.cap'), num: true, cell: (p) => yuan(p.annual_cap) },
         {
           label: t('policy.reduction'), className: 'wrap',
-          cell: (p) => Object.entries(p.reduction || {}).map(([k, v]) => `${t(`reduction.${k}`, null, k)} −${ratioPercent(v)}`).join('；'),
+          cell: (p) => Object.entries(p.reduction || {}).map(([k, v]) => `${t(`reduction.${k}`, null, k)} ${v === null ? t('reduction.refused') : `−${ratioPercent(v)}`}`).join('；'),
         },
         {
           label: t('policy.account'), className: 'wrap',
