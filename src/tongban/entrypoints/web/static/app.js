@@ -150,6 +150,10 @@ async function route() {
     await ROUTES[name](root, ctx);
   } catch (exc) {
     ctx.fail(exc);
+    // What was still loading will not come: say so instead of spinning on.
+    for (const el of root.querySelectorAll('.loading')) {
+      el.replaceWith(h('div', { class: 'empty' }, t('app.failed')));
+    }
   }
 }
 

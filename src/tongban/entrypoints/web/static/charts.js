@@ -40,7 +40,8 @@ export function base(extra) {
   return {
     color: PALETTE,
     textStyle: { fontFamily: FONT, color: '#33414f' },
-    animationDuration: 500,
+    // No entry animation: a screenshot (or a glance) right after loading shows the real chart.
+    animation: false,
     tooltip: {
       backgroundColor: 'rgba(255,255,255,0.97)',
       borderColor: '#d5dde6',

@@ -23,6 +23,7 @@ const S = {
   'app.loading': ['加载中…', 'Loading…'],
   'app.dismiss': ['关闭', 'Dismiss'],
   'app.close': ['关闭', 'Close'],
+  'app.failed': ['未能加载：见上方错误信息。', 'Could not load: see the error above.'],
   'app.none': ['暂无数据', 'Nothing here'],
   'app.noCap': ['不限价', 'no cap'],
 
@@ -342,6 +343,7 @@ const S = {
   'me.noSettlements': ['还没有异地就医结算。', 'No settlements elsewhere yet.'],
   'me.explainLink': ['费用说明 ›', 'Explain ›'],
   'me.detailTitle': ['在{place}的结算', 'Settlement in {place}'],
+  'me.cancelledNote': ['此结算已撤销：统筹基金和个人账户支付已如数退回，以下为撤销前的费用分割。', 'This settlement was cancelled: the fund and the account got back exactly what they paid. The split below is as it was settled.'],
   'me.explainTitle': ['逐项说明', 'Step by step'],
   'me.linesMissing': ['就医地暂未应答，暂时无法列出费用明细；汇总说明如下。', 'The visit region did not answer: the bill lines cannot be listed now; the summary follows.'],
 

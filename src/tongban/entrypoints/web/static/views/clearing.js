@@ -36,8 +36,12 @@ function drawHeatmap(el, obligations) {
   const rowHeight = 28;
   el.style.height = `${Math.max(260, homes.length * rowHeight + 150)}px`;
   // Labels only while cells are wide enough to hold them (not on a phone).
-  const labels = () => (chart.getWidth() - 140) / Math.max(1, visits.length) >= 48;
-  const chart = makeChart(el, () => chart.setOption({ series: [{ label: { show: labels() } }] }));
+  const cell = () => (chart.getWidth() - 140) / Math.max(1, visits.length);
+  const labels = () => cell() >= 48;
+  const rotate = () => (cell() < 34 ? 90 : visits.length > 10 ? 40 : 0);
+  const chart = makeChart(el, () => chart.setOption({
+    series: [{ label: { show: labels() } }], xAxis: { axisLabel: { rotate: rotate() } },
+  }));
   const option = () => base({
     grid: { left: 8, right: 16, top: 28, bottom: 64, containLabel: true },
     tooltip: {
@@ -53,7 +57,7 @@ function drawHeatmap(el, obligations) {
     xAxis: {
       type: 'category', data: visits.map((c) => placeName(c)), name: t('clearing.visitAxis'),
       nameLocation: 'middle', nameGap: visits.length > 10 ? 48 : 30, ...AXIS,
-      axisLabel: { ...AXIS.axisLabel, interval: 0, rotate: visits.length > 10 ? 40 : 0 },
+      axisLabel: { ...AXIS.axisLabel, interval: 0, rotate: rotate() },
       splitLine: { show: true, lineStyle: { color: '#f0f3f6' } },
     },
     yAxis: {

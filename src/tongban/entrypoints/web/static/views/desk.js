@@ -2,13 +2,12 @@
 // enter bill lines, preview, settle (idempotent by settlement id), cancel.
 
 import { ApiError, demo, get, request } from '../api.js';
-import { badge, clear, debounce, field, h, table } from '../dom.js';
-import { t } from '../i18n.js';
-import { isQuantity, lineAmount, parseYuan, yuan, yuanPlain } from '../money.js';
+import { badge, clear, field, h, table } from '../dom.js';
+import { errorText, t } from '../i18n.js';
+import { isQuantity, lineAmount, parseYuan, yuan } from '../money.js';
 import { placeCell, placeName, regionOptions } from '../places.js';
+import { codePicker } from './picker.js';
 import { classBadge, linesTable, splitSummary, statusTone } from './split.js';
-
-const TYPICAL_PRICE = 5000; // fen: a starting price for items with no cap; the clerk edits it
 
 function freshId() {
   const random = Math.random().toString(36).slice(2, 8).padEnd(6, '0');
@@ -172,7 +171,7 @@ async function settle(retry = false) {
     state.result = { ...data, message };
   } catch (exc) {
     if (exc instanceof ApiError && exc.status >= 400) {
-      state.result = { status: 'REFUSED', settlement_id: body.settlement_id, message: `${exc.code} · ${exc.detail}` };
+      state.result = { status: 'REFUSED', settlement_id: body.settlement_id, message: `${exc.code} · ${errorText(exc.code)}` };
     }
     throw exc;
   } finally {
@@ -187,45 +186,6 @@ async function cancel() {
   });
   state.result = { ...data, message: status === 202 ? t('desk.cancellingMsg') : t('desk.msg.CANCELLED') };
   render();
-}
-
-function codePicker(regionNode, priceInput, onPick) {
-  const input = h('input', {
-    class: 'input mono', testid: 'desk-line-code', autocomplete: 'off', placeholder: t('desk.codePlaceholder'),
-  });
-  const list = h('ul', { class: 'suggest', hidden: true, role: 'listbox' });
-  let asked = 0;
-  const search = debounce(async () => {
-    const q = input.value.trim();
-    if (!q) { list.hidden = true; return; }
-    const mine = ++asked;
-    try {
-      const page = await get(`${regionNode()}/reference/catalogue?${new URLSearchParams({ q, limit: '12' })}`);
-      if (mine !== asked) return;
-      clear(list, page.items.length ? page.items.map((item) => h('li', {
-        role: 'option', tabindex: '-1', 'data-code': item.code,
-        onmousedown: (event) => {
-          event.preventDefault(); // keep focus: the blur below would hide the list first
-          input.value = item.code;
-          priceInput.value = yuanPlain(item.price_cap ?? TYPICAL_PRICE);
-          list.hidden = true;
-          onPick(item);
-        },
-      },
-      classBadge(item.class),
-      h('span', { class: 'suggest-name' }, item.name, h('small', { class: 'code' }, item.code)),
-      h('span', { class: 'suggest-cap' }, item.price_cap === null ? t('app.noCap') : `${t('col.priceCap')} ${yuan(item.price_cap)}`)))
-        : h('li', { class: 'muted' }, t('region.noItems')));
-      list.hidden = false;
-    } catch (exc) {
-      ui.ctx.fail(exc);
-    }
-  }, 200);
-  input.addEventListener('input', () => { onPick(null); search(); });
-  input.addEventListener('focus', () => { if (list.children.length && input.value.trim()) list.hidden = false; });
-  input.addEventListener('blur', () => setTimeout(() => { list.hidden = true; }, 120));
-  input.addEventListener('keydown', (event) => { if (event.key === 'Escape') list.hidden = true; });
-  return { input, box: h('div', { class: 'suggest-wrap' }, input, list) };
 }
 
 export async function renderDesk(root, ctx) {
@@ -295,7 +255,7 @@ export async function renderDesk(root, ctx) {
   const qtyInput = h('input', { class: 'input mono', testid: 'desk-line-quantity', value: '1', inputmode: 'decimal' });
   const priceInput = h('input', { class: 'input mono', testid: 'desk-line-price', inputmode: 'decimal', placeholder: '0.00' });
   let picked = null;
-  const picker = codePicker(node, priceInput, (item) => { picked = item; });
+  const picker = codePicker(node, priceInput, (item) => { picked = item; }, ctx.fail);
   const addBtn = h('button', { type: 'submit', class: 'btn', testid: 'desk-add-line' }, t('desk.addLine'));
   const lineForm = h('form', {
     class: 'line-form',
