@@ -101,3 +101,13 @@ export function count(n) {
   if (n === null || n === undefined) return '—';
   return groupDigits(String(n));
 }
+
+/** An average in fen, rounded half up: (1000, 3) -> 333; null when there is nothing to divide. */
+export function average(totalFen, n) {
+  if (!n) return null;
+  const t = big(totalFen);
+  const d = big(n);
+  const neg = t < 0n;
+  const q = ((neg ? -t : t) * 2n + d) / (2n * d);
+  return Number(neg ? -q : q);
+}

@@ -202,6 +202,7 @@ export async function renderDesk(root, ctx) {
     residents.map((r) => h('option', { value: r.id_number },
       `${r.name} · ${placeName(r.home_region)} · ${r.id_number.slice(0, 6)}…${r.id_number.slice(-4)} · ${t(`insutype.${r.insutype}`, null, r.insutype)}${r.filed?.length ? ` · ${t('desk.filedTo', { to: r.filed.map((c) => placeName(c)).join('、') })}` : ''}`)));
   const idInput = h('input', { class: 'input mono', testid: 'desk-id-number', maxlength: '18', autocomplete: 'off', placeholder: t('desk.idPlaceholder'), value: state.idNumber });
+  if (residents.some((r) => r.id_number === state.idNumber)) residentSelect.value = state.idNumber;
   const medSelect = h('select', { class: 'input', testid: 'desk-med-type' },
     h('option', { value: 'outpatient' }, t('med.outpatient')), h('option', { value: 'inpatient' }, t('med.inpatient')));
   medSelect.value = state.medType;

@@ -5,7 +5,7 @@ import { AXIS, base, esc, makeChart } from '../charts.js';
 import { addDays, daysBetween, isDay, todayShanghai } from '../dates.js';
 import { clear, field, h, loading, table } from '../dom.js';
 import { errorText, t } from '../i18n.js';
-import { count, share, yuan, yuanAxis } from '../money.js';
+import { average, count, share, yuan, yuanAxis } from '../money.js';
 import { placeCell, placeName } from '../places.js';
 import { drawFlowMap } from './flowmap.js';
 
@@ -78,6 +78,18 @@ function costLegend(totals) {
     h('span', { class: 'legend-name' }, t(`col.${key}`)),
     h('span', { class: 'legend-value' }, yuan(totals[key])),
     h('span', { class: 'legend-share' }, share(totals[key], totals.medfee)))));
+}
+
+function averages(totals) {
+  const asked = totals.settled + totals.refused;
+  const rows = [
+    [t('network.avgMedfee'), yuan(average(totals.medfee, totals.settled))],
+    [t('network.avgFund'), yuan(average(totals.fund, totals.settled))],
+    [t('network.avgCash'), yuan(average(totals.cash, totals.settled))],
+    [t('network.refusalRate'), share(totals.refused, asked)],
+    [t('network.cancelRate'), share(totals.cancelled, totals.settled + totals.cancelled)],
+  ];
+  return h('dl', { class: 'stats' }, rows.map(([label, value]) => [h('dt', null, label), h('dd', null, value)]));
 }
 
 function refusalList(refusals) {
@@ -191,6 +203,9 @@ export async function renderNetwork(root, ctx) {
               h('div', { class: 'share-big' }, share(totals.fund, totals.medfee)),
               h('div', { class: 'share-sub' }, t('network.shareSub', { fund: yuan(totals.fund), medfee: yuan(totals.medfee) }))),
             h('div', { class: 'share-chart' }, pieEl, costLegend(totals)))),
+        h('section', { class: 'card' },
+          h('header', { class: 'card-head' }, h('h2', null, t('network.avgTitle'))),
+          h('div', { class: 'card-body' }, averages(totals))),
         h('section', { class: 'card' },
           h('header', { class: 'card-head' }, h('h2', null, t('network.refusalsTitle')),
             h('span', { class: 'card-meta' }, count(totals.refused))),
