@@ -43,7 +43,7 @@ function drawHeatmap(el, obligations) {
     series: [{ label: { show: labels() } }], xAxis: { axisLabel: { rotate: rotate() } },
   }));
   const option = () => base({
-    grid: { left: 8, right: 16, top: 28, bottom: 64, containLabel: true },
+    grid: { left: 8, right: 16, top: 12, bottom: 48, containLabel: true },
     tooltip: {
       ...base().tooltip,
       formatter: (p) => {
@@ -55,14 +55,12 @@ function drawHeatmap(el, obligations) {
       },
     },
     xAxis: {
-      type: 'category', data: visits.map((c) => placeName(c)), name: t('clearing.visitAxis'),
-      nameLocation: 'middle', nameGap: visits.length > 10 ? 48 : 30, ...AXIS,
+      type: 'category', data: visits.map((c) => placeName(c)), ...AXIS,
       axisLabel: { ...AXIS.axisLabel, interval: 0, rotate: rotate() },
       splitLine: { show: true, lineStyle: { color: '#f0f3f6' } },
     },
     yAxis: {
-      type: 'category', data: homes.map((c) => placeName(c)), name: t('clearing.homeAxis'),
-      nameLocation: 'start', nameTextStyle: { color: '#7a8896', align: 'right' }, ...AXIS,
+      type: 'category', data: homes.map((c) => placeName(c)), ...AXIS,
       axisLabel: { ...AXIS.axisLabel, interval: 0 }, inverse: true,
       splitLine: { show: true, lineStyle: { color: '#f0f3f6' } },
     },
@@ -132,9 +130,10 @@ function positionsTable(period, data) {
           : r.position < 0 ? badge(t('clearing.payable'), 'bad') : badge(t('clearing.even'))),
       },
       { label: t('clearing.statement'), col: 'statement', cell: (r) => statusBadge(data.statements?.[r.code]) },
-      { label: t('clearing.dispute'), cell: (r) => data.disputes?.[r.code] || '' },
+      Object.keys(data.disputes || {}).length
+        ? { label: t('clearing.dispute'), className: 'wrap', cell: (r) => data.disputes[r.code] || '' } : null,
       { label: t('clearing.downloads'), cell: (r) => (data.statements?.[r.code] ? downloads(period, r.code) : '—') },
-    ],
+    ].filter(Boolean),
   });
 }
 
@@ -223,12 +222,13 @@ async function renderPeriod(body, period, ctx) {
       h('div', { class: 'kpi' }, h('div', { class: 'kpi-label' }, t('clearing.gross')), h('div', { class: 'kpi-value' }, yuan(total))),
       h('div', { class: `kpi ${data.exceptions_open ? 'kpi-warn' : ''}` }, h('div', { class: 'kpi-label' }, t('clearing.openExceptions')), h('div', { class: 'kpi-value' }, count(data.exceptions_open ?? open.length))),
       h('div', { class: `kpi ${(data.alerts || []).length ? 'kpi-warn' : ''}` }, h('div', { class: 'kpi-label' }, t('clearing.alerts')), h('div', { class: 'kpi-value' }, count((data.alerts || []).length)))),
-    h('p', { class: 'window' }, t('clearing.window', {
-      from: data.window_from ? shanghaiTime(data.window_from) : '—', to: shanghaiTime(data.window_to),
-    })),
+    h('p', { class: 'window' }, data.window_from
+      ? t('clearing.window', { from: shanghaiTime(data.window_from), to: shanghaiTime(data.window_to) })
+      : t('clearing.windowTo', { to: shanghaiTime(data.window_to) })),
     h('section', { class: 'card' },
       h('header', { class: 'card-head' }, h('h2', null, t('clearing.heatTitle')),
         h('span', { class: 'card-meta' }, t('clearing.heatMeta', { n: count(obligations.length) }))),
+      h('p', { class: 'card-note pad' }, t('clearing.heatNote')),
       h('div', { class: 'card-body' }, obligations.length ? heatEl
         : h('div', { class: 'empty', testid: 'clearing-heatmap' }, t('clearing.noObligations')))),
     h('div', { class: 'grid grid-2' },

@@ -4,7 +4,7 @@
 import { get, operatorGet } from '../api.js';
 import { isDay } from '../dates.js';
 import { badge, clear, debounce, field, h, loading, table } from '../dom.js';
-import { t } from '../i18n.js';
+import { errorText, t } from '../i18n.js';
 import { count, ratioPercent, yuan } from '../money.js';
 import { placeCell, placeName, regionOptions } from '../places.js';
 import { classBadge, linesTable, splitSummary, statusTone } from './split.js';
@@ -81,7 +81,11 @@ function settlementsSection(node, ctx) {
         empty: t('region.noSettlements'),
         columns: [
           { label: t('col.settlementId'), cell: (s) => h('code', null, s.settlement_id) },
-          { label: t('col.status'), cell: (s) => badge(t(`status.${s.status}`, null, s.status), statusTone(s.status)) },
+          {
+            label: t('col.status'),
+            cell: (s) => [badge(t(`status.${s.status}`, null, s.status), statusTone(s.status)),
+              s.error_code ? h('small', { class: 'code', title: errorText(s.error_code) }, s.error_code) : null],
+          },
           { label: t('col.settledOn'), cell: (s) => s.settled_on },
           { label: t('col.institution'), cell: (s) => h('span', { class: 'mono' }, s.institution_code) },
           { label: t('col.homeRegion'), cell: (s) => placeName(s.home_region) },
@@ -134,11 +138,11 @@ function policiesSection(node, ctx) {
         { label: t('policy.cap'), num: true, cell: (p) => yuan(p.annual_cap) },
         {
           label: t('policy.reduction'), className: 'wrap',
-          cell: (p) => Object.entries(p.reduction || {}).map(([k, v]) => `${t(`reduction.${k}`, null, k)} ${v === null ? t('reduction.refused') : `−${ratioPercent(v)}`}`).join('；'),
+          cell: (p) => Object.entries(p.reduction || {}).map(([k, v]) => `${t(`reduction.${k}`, null, k)} ${v === null ? t('reduction.refused') : `−${ratioPercent(v)}`}`).join(t('explain.sep')),
         },
         {
           label: t('policy.account'), className: 'wrap',
-          cell: (p) => (p.account_covers || []).map((k) => t(`covers.${k}`, null, k)).join('、'),
+          cell: (p) => (p.account_covers || []).map((k) => t(`covers.${k}`, null, k)).join(t('explain.listSep')),
         },
       ],
     }));
@@ -187,7 +191,7 @@ function catalogueSection(node, ctx) {
 
 function institutionsSection(node, ctx) {
   const filter = h('input', { class: 'input', type: 'search', placeholder: t('region.institutionFilter') });
-  const body = h('div', { class: 'card-body flush scroll-y' }, loading(t('app.loading')));
+  const body = h('div', { class: 'card-body flush scroll-y tall' }, loading(t('app.loading')));
   const meta = h('span', { class: 'card-meta' });
   let all = [];
   const show = () => {
