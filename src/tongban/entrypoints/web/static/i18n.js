@@ -320,6 +320,7 @@ const S = {
   'me.home': ['参保地', 'Home region'],
   'me.sendCode': ['获取验证码', 'Send code'],
   'me.code': ['短信验证码', 'One-time code'],
+  'me.codePlaceholder': ['6 位数字', '6 digits'],
   'me.signIn': ['登录', 'Sign in'],
   'me.codeSent': ['验证码已通过短信发送，{expires} 前有效。', 'A code was sent by SMS, valid until {expires}.'],
   'me.demoCode': ['演示环境不发短信，验证码：', 'The demo sends no SMS; the code is '],

@@ -34,7 +34,7 @@ function signInView(root, ctx, residents) {
     residents.map((r) => h('option', { value: r.id_number, 'data-home': r.home_region },
       `${r.name} · ${placeName(r.home_region)} · ${r.id_number.slice(0, 6)}…${r.id_number.slice(-4)}`)));
   const idInput = h('input', { class: 'input mono', testid: 'me-id-number', maxlength: '18', autocomplete: 'off', placeholder: t('desk.idPlaceholder') });
-  const codeInput = h('input', { class: 'input mono code-input', testid: 'me-code', maxlength: '6', inputmode: 'numeric', autocomplete: 'one-time-code', placeholder: '······' });
+  const codeInput = h('input', { class: 'input mono code-input', testid: 'me-code', maxlength: '6', inputmode: 'numeric', autocomplete: 'one-time-code', placeholder: t('me.codePlaceholder') });
   const note = h('div', { class: 'code-note', hidden: true });
   let challenge = null;
 

@@ -47,8 +47,8 @@ function drawDays(el, from, to, days) {
       { name: t('col.settled'), type: 'bar', stack: 'n', barMaxWidth: 36, data: pick('settled'), itemStyle: { color: '#2563a8' } },
       { name: t('col.cancelled'), type: 'bar', stack: 'n', barMaxWidth: 36, data: pick('cancelled'), itemStyle: { color: '#9db4cc' } },
       { name: t('col.refused'), type: 'bar', stack: 'n', barMaxWidth: 36, data: pick('refused'), itemStyle: { color: '#c8463d' } },
-      { name: t('col.medfee'), type: 'line', yAxisIndex: 1, smooth: true, symbolSize: 6, data: pick('medfee'), itemStyle: { color: '#d0892a' } },
-      { name: t('col.fund'), type: 'line', yAxisIndex: 1, smooth: true, symbolSize: 6, data: pick('fund'), itemStyle: { color: '#2f9e6e' } },
+      { name: t('col.medfee'), type: 'line', yAxisIndex: 1, symbolSize: 6, data: pick('medfee'), itemStyle: { color: '#d0892a' } },
+      { name: t('col.fund'), type: 'line', yAxisIndex: 1, symbolSize: 6, data: pick('fund'), itemStyle: { color: '#2f9e6e' } },
     ],
   }));
 }
