@@ -54,6 +54,7 @@ class SettlementRow:
     settlement_id: str
     status: str
     institution_code: str
+    institution_name: str | None
     home_region: str
     settled_on: date
     masked_id: str
@@ -196,6 +197,7 @@ def row_out(row: SettlementRow) -> dict[str, Any]:
         "settlement_id": row.settlement_id,
         "status": row.status,
         "institution_code": row.institution_code,
+        "institution_name": row.institution_name,
         "home_region": row.home_region,
         "settled_on": row.settled_on,
         "masked_id": row.masked_id,

@@ -19,6 +19,7 @@ from tongban.service_layer.region_view import FlowRow, SettlementRow, Settlement
 _s = t.visit_settlements.c
 _v = t.visits.c
 _h = t.home_settlements.c
+_i = t.institutions.c
 
 
 def _moment(value: datetime | None) -> datetime | None:
@@ -30,6 +31,7 @@ def _settlement_row(r: Any) -> SettlementRow:
         settlement_id=r.settlement_id,
         status=r.status,
         institution_code=r.institution_code,
+        institution_name=r.institution_name,
         home_region=r.home_region,
         settled_on=r.settled_on,
         masked_id=r.masked_id,
@@ -47,6 +49,7 @@ _ROW_COLUMNS = (
     _s.settlement_id,
     _s.status,
     _s.institution_code,
+    _i.name.label("institution_name"),
     _s.home_region,
     _s.settled_on,
     _v.masked_id,
@@ -58,7 +61,9 @@ _ROW_COLUMNS = (
     _s.psn_cash_pay,
     _s.error_code,
 )
-_JOINED = t.visit_settlements.join(t.visits, _v.visit_id == _s.visit_id)
+_JOINED = t.visit_settlements.join(t.visits, _v.visit_id == _s.visit_id).outerjoin(
+    t.institutions, _i.code == _s.institution_code
+)
 
 
 class ConsoleQueries:

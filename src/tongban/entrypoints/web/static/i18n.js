@@ -243,6 +243,8 @@ const S = {
   'split.deductible': ['起付线', 'Deductible'],
   'split.deductibleNote': ['由个人负担', 'paid by the person'],
   'split.ratio': ['比例', 'ratio'],
+  'split.ofTotal': ['占总费用', 'of the bill'],
+  'covers.none': ['无个人账户', 'no personal account'],
   'split.personTotal': ['个人负担合计', 'Person pays in all'],
   'split.personTotalNote': ['账户 + 现金', 'account + cash'],
   'split.balance': ['账户余额', 'Account balance'],

@@ -27,7 +27,9 @@ function shade(fen) {
   return Math.sign(fen) * Math.sqrt(Math.abs(fen));
 }
 
-function drawHeatmap(el, obligations) {
+function drawHeatmap(el, all) {
+  // A pair whose visits were all paid in cash owes nothing: no cell (an empty square says so).
+  const obligations = all.filter((o) => amountOf(o) !== 0);
   const homes = [...new Set(obligations.map((o) => o.home_region))].sort();
   const visits = [...new Set(obligations.map((o) => o.visit_region))].sort();
   const values = obligations.map(amountOf);
@@ -37,7 +39,7 @@ function drawHeatmap(el, obligations) {
   el.style.height = `${Math.max(260, homes.length * rowHeight + 150)}px`;
   // Labels only while cells are wide enough to hold them (not on a phone).
   const cell = () => (chart.getWidth() - 140) / Math.max(1, visits.length);
-  const labels = () => cell() >= 48;
+  const labels = () => cell() >= 64;
   const rotate = () => (cell() < 34 ? 90 : visits.length > 10 ? 40 : 0);
   const chart = makeChart(el, () => chart.setOption({
     series: [{ label: { show: labels() } }], xAxis: { axisLabel: { rotate: rotate() } },
@@ -79,7 +81,7 @@ function drawHeatmap(el, obligations) {
       })),
       label: {
         show: labels(), fontSize: 10,
-        formatter: (p) => yuanAxis(p.data.value[2]),
+        formatter: (p) => yuan(p.data.value[2]),
       },
       itemStyle: { borderColor: '#fff', borderWidth: 2, borderRadius: 3 },
       emphasis: { itemStyle: { borderColor: '#1f2d3a', borderWidth: 1 } },

@@ -38,7 +38,7 @@ function settlementDetail(panel, node, id, ctx) {
       h('dl', { class: 'facts' },
         h('dt', null, t('col.person')), h('dd', null, `${s.masked_name} · `, h('span', { class: 'mono' }, s.masked_id)),
         h('dt', null, t('col.homeRegion')), h('dd', null, placeCell(s.home_region)),
-        h('dt', null, t('col.institution')), h('dd', { class: 'mono' }, s.institution_code),
+        h('dt', null, t('col.institution')), h('dd', null, s.institution_name || '', h('small', { class: 'code' }, s.institution_code)),
         h('dt', null, t('col.medType')), h('dd', null, t(`med.${s.med_type}`, null, s.med_type)),
         h('dt', null, t('col.settledOn')), h('dd', null, s.settled_on),
         s.error_code ? [h('dt', null, t('col.error')), h('dd', null, h('code', null, s.error_code))] : null),
@@ -87,7 +87,7 @@ function settlementsSection(node, ctx) {
               s.error_code ? h('small', { class: 'code', title: errorText(s.error_code) }, s.error_code) : null],
           },
           { label: t('col.settledOn'), cell: (s) => s.settled_on },
-          { label: t('col.institution'), cell: (s) => h('span', { class: 'mono' }, s.institution_code) },
+          { label: t('col.institution'), className: 'wrap', cell: (s) => h('span', null, s.institution_name || '', h('small', { class: 'code' }, s.institution_code)) },
           { label: t('col.homeRegion'), cell: (s) => placeName(s.home_region) },
           { label: t('col.person'), cell: (s) => h('span', null, s.masked_name, h('small', { class: 'code' }, s.masked_id)) },
           { label: t('col.medType'), cell: (s) => t(`med.${s.med_type}`, null, s.med_type) },
@@ -142,7 +142,7 @@ function policiesSection(node, ctx) {
         },
         {
           label: t('policy.account'), className: 'wrap',
-          cell: (p) => (p.account_covers || []).map((k) => t(`covers.${k}`, null, k)).join(t('explain.listSep')),
+          cell: (p) => ((p.account_covers || []).length ? p.account_covers.map((k) => t(`covers.${k}`, null, k)).join(t('explain.listSep')) : t('covers.none')),
         },
       ],
     }));

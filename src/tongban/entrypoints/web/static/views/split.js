@@ -61,7 +61,7 @@ export function splitSummary(split) {
         h('h5', null, t('split.whoPaid')),
         row(t('col.fund'), split.hifp_pay, {
           strong: true, tone: 'c-fund',
-          note: `${t('split.ratio')} ${ratioPercent(split.ratio_applied)} · ${share(split.hifp_pay, split.medfee_sumamt)}`,
+          note: `${t('split.ratio')} ${ratioPercent(split.ratio_applied)} · ${t('split.ofTotal')} ${share(split.hifp_pay, split.medfee_sumamt)}`,
         }),
         row(t('col.account'), split.acct_pay, { tone: 'c-account' }),
         row(t('col.cash'), split.psn_cash_pay, { strong: true, tone: 'c-cash' }),
