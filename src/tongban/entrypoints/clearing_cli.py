@@ -7,7 +7,6 @@ hub's clearing calls the running nodes over HTTP; a demo data dir is opened in-p
 
 from __future__ import annotations
 
-import json
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -32,7 +31,7 @@ from tongban.domain.calendar import SHANGHAI
 from tongban.domain.money import parse_decimal, yuan
 from tongban.domain.regions import region as region_info
 from tongban.entrypoints.process_cli import default_database_url, read_settings
-from tongban.entrypoints.statement_render import to_csv, to_html
+from tongban.entrypoints.statement_render import render
 from tongban.errors import TongbanError
 from tongban.service_layer.clearing import RESERVE_ALERT_MONTHS, ClearingHub
 from tongban.service_layer.clearing_ports import ClearingSummary
@@ -292,20 +291,7 @@ def statement(
     if not found:
         err.print(f"[red]STATEMENT_NOT_FOUND[/]: no statement of {region} for {period}")
         raise typer.Exit(2)
-    s = found[0]
-    body = json.loads(s["body"])
-    if format_ == "json":
-        signed = {
-            "statement": body,
-            "digest": s["digest"],
-            "signature": s["signature"],
-            "status": s["status"],
-        }
-        text = json.dumps(signed, ensure_ascii=False, indent=1) + "\n"
-    elif format_ == "csv":
-        text = to_csv(body)
-    else:
-        text = to_html(body, s["digest"], s["signature"], s["status"])
+    text = render(found[0], format_)
     if output is None:
         sys.stdout.write(text)
     else:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 from html import escape
 from typing import Any
 
@@ -150,3 +151,20 @@ Signature {escape(signature)}<br>Issued {escape(body["issued_at"])}.
 Amounts in yuan; the signed JSON carries integer fen.</p>
 </body></html>
 """
+
+
+def render(stored: dict[str, Any], format_: str) -> str:
+    """A stored statement (body, digest, signature, status) as ``json`` (the signed document
+    as `tongban clearing statement` writes it), ``csv`` or ``html``."""
+    body = json.loads(stored["body"])
+    if format_ == "json":
+        signed = {
+            "statement": body,
+            "digest": stored["digest"],
+            "signature": stored["signature"],
+            "status": stored["status"],
+        }
+        return json.dumps(signed, ensure_ascii=False, indent=1) + "\n"
+    if format_ == "csv":
+        return to_csv(body)
+    return to_html(body, stored["digest"], stored["signature"], stored["status"])

@@ -4,21 +4,21 @@ download. Read-only: clearing runs, resolutions and deposits stay with ``tongban
 """
 # No "from __future__ import annotations" here: FastAPI reads the closures' Annotated types.
 
-import json
 import re
 from dataclasses import asdict
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, Header, Query, Response
+from fastapi import APIRouter, Query, Response
 
 from tongban.domain.clearing import Obligation, Period, ReserveAlert
 from tongban.domain.money import yuan
+from tongban.entrypoints.api.operator_api import require_operator
 from tongban.entrypoints.api.problems import PROBLEM_JSON
-from tongban.entrypoints.statement_render import to_csv, to_html
+from tongban.entrypoints.statement_render import render
 from tongban.errors import InvalidInput, NotFound
 from tongban.service_layer.clearing import ClearingHub
-from tongban.service_layer.operators import OperatorKeys, parse_bearer
+from tongban.service_layer.operators import OperatorKeys
 
 PROBLEM: dict[str, Any] = {"model": None, "content": {PROBLEM_JSON: {}}}
 CLEARING_ERRORS: dict[int | str, dict[str, Any]] = {
@@ -92,14 +92,11 @@ def exception_out(x: Any) -> dict[str, Any]:
 
 
 def clearing_router(clearing: ClearingHub, operators: OperatorKeys) -> APIRouter:
-    def operator(authorization: Annotated[str | None, Header()] = None) -> None:
-        operators.authenticate(parse_bearer(authorization))
-
     router = APIRouter(
         prefix="/v1/clearing",
         tags=["clearing (operators)"],
         responses=CLEARING_ERRORS,
-        dependencies=[Depends(operator)],
+        dependencies=[require_operator(operators)],
     )
 
     @router.get("/periods")
@@ -164,20 +161,7 @@ def clearing_router(clearing: ClearingHub, operators: OperatorKeys) -> APIRouter
         found = [s for s in clearing.store.statements(p) if s["region"] == region]
         if not found:
             raise NotFound("STATEMENT_NOT_FOUND", f"no statement of {region} for {p}")
-        s = found[0]
-        body = json.loads(s["body"])
-        if format_ == "json":  # the same document as `tongban clearing statement`
-            signed = {
-                "statement": body,
-                "digest": s["digest"],
-                "signature": s["signature"],
-                "status": s["status"],
-            }
-            text = json.dumps(signed, ensure_ascii=False, indent=1) + "\n"
-        elif format_ == "csv":
-            text = to_csv(body)
-        else:
-            text = to_html(body, s["digest"], s["signature"], s["status"])
+        text = render(found[0], format_)
         filename = f"statement-{p}-{region}.{format_}"
         return Response(
             text,

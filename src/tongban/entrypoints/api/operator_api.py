@@ -30,15 +30,21 @@ Limit = Annotated[int, Query(ge=1, le=MAX_PAGE)]
 Offset = Annotated[int, Query(ge=0, le=10_000_000)]
 
 
-def operator_router(view: RegionView, operators: OperatorKeys) -> APIRouter:
+def require_operator(operators: OperatorKeys) -> Any:
+    """A route dependency: pass with a key these ``operators`` accept, else 401."""
+
     def operator(authorization: Annotated[str | None, Header()] = None) -> None:
         operators.authenticate(parse_bearer(authorization))
 
+    return Depends(operator)
+
+
+def operator_router(view: RegionView, operators: OperatorKeys) -> APIRouter:
     router = APIRouter(
         prefix="/v1/operator",
         tags=["operators (read-only)"],
         responses=OPERATOR_ERRORS,
-        dependencies=[Depends(operator)],
+        dependencies=[require_operator(operators)],
     )
 
     @router.get("/flows")

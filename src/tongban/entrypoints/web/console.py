@@ -13,16 +13,17 @@ from datetime import date
 from functools import cache
 from importlib.resources import files
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Any
 
-from fastapi import Depends, FastAPI, Header
+from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 
 from tongban.domain.regions import yrd_regions
+from tongban.entrypoints.api.operator_api import require_operator
 from tongban.entrypoints.api.problems import install_problem_handlers
 from tongban.errors import NotFound
 from tongban.service_layer.network_view import network_flows
-from tongban.service_layer.operators import OperatorKeys, parse_bearer
+from tongban.service_layer.operators import OperatorKeys
 from tongban.service_layer.region_view import RegionView
 
 STATIC = Path(str(files("tongban.entrypoints.web").joinpath("static")))
@@ -55,9 +56,6 @@ def create_console_app(
     app = FastAPI(title="tongban console", docs_url=None, redoc_url=None, openapi_url=None)
     install_problem_handlers(app)
 
-    def network_operator(authorization: Annotated[str | None, Header()] = None) -> None:
-        network_operators.authenticate(parse_bearer(authorization))
-
     @app.get("/api/regions")
     def regions() -> list[dict[str, str]]:
         return regions_with_seats()
@@ -68,7 +66,7 @@ def create_console_app(
             raise NotFound("NOT_A_DEMO", "sample credentials exist only in `tongban demo`")
         return demo
 
-    @app.get("/api/network", dependencies=[Depends(network_operator)])
+    @app.get("/api/network", dependencies=[require_operator(network_operators)])
     def network(from_date: date, to_date: date) -> dict[str, Any]:
         rows = {code: view.flows(from_date, to_date) for code, view in views.items()}
         return network_flows(rows, from_date, to_date)
