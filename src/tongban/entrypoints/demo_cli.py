@@ -225,6 +225,11 @@ def _serve(
     console.print(f"\nServing the network at [bold]{base}/[/]")
     console.print(f"  web console (控制台):     [bold]{base}/console/[/]")
     console.print(f"  network operator's key: {operator_key}  (the console fills it in)")
+    if host not in ("127.0.0.1", "localhost", "::1"):
+        console.print(
+            f"[yellow]warning[/]: on {host} anyone who reaches this port gets the demo's"
+            " operator and hospital keys from the console: SAMPLE data only"
+        )
     console.print(f"  Shanghai node API docs: {base}/nodes/310000/docs")
     console.print(f"  hub directory:          {base}/hub/v1/directory")
     console.print(f"  Shanghai node metrics:  {base}/nodes/310000/metrics")
