@@ -29,12 +29,6 @@ def hash_operator_key(key: str) -> str:
     return hashlib.sha256(key.encode("utf-8")).hexdigest()
 
 
-def parse_bearer(authorization: str | None) -> str | None:
-    if authorization and authorization[:7].lower() == "bearer ":
-        return authorization[7:].strip() or None
-    return None
-
-
 class OperatorKeys:
     """Reads the accepted hashes at every check, so a key added or removed counts at once."""
 

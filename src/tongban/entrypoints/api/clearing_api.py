@@ -13,7 +13,7 @@ from fastapi import APIRouter, Query, Response
 
 from tongban.domain.clearing import Obligation, Period, ReserveAlert
 from tongban.domain.money import yuan
-from tongban.entrypoints.api.operator_api import require_operator
+from tongban.entrypoints.api.auth import require_operator
 from tongban.entrypoints.api.problems import PROBLEM_JSON
 from tongban.entrypoints.statement_render import render
 from tongban.errors import InvalidInput, NotFound

@@ -9,6 +9,7 @@ from fastapi import APIRouter, Depends, FastAPI, Header, Request, Response
 from fastapi.concurrency import run_in_threadpool
 from sqlalchemy.exc import SQLAlchemyError
 
+from tongban.entrypoints.api.auth import parse_bearer
 from tongban.entrypoints.api.operator_api import operator_router, reference_router
 from tongban.entrypoints.api.problems import (
     PROBLEM_JSON,
@@ -102,12 +103,7 @@ def create_node_app(
     exchange_handler = count_exchange(metrics, exchange_handler)
 
     def institution(request: Request, authorization: Annotated[str | None, Header()] = None) -> str:
-        key = (
-            authorization[7:].strip()
-            if authorization and authorization[:7].lower() == "bearer "
-            else None
-        )
-        code = service.authenticate(key)
+        code = service.authenticate(parse_bearer(authorization))
         request.state.institution = code  # for the request's log line
         return code
 

@@ -6,10 +6,11 @@ from dataclasses import asdict
 from datetime import date
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Header, Query
+from fastapi import APIRouter, Query
 
+from tongban.entrypoints.api.auth import require_operator
 from tongban.entrypoints.api.problems import PROBLEM_JSON
-from tongban.service_layer.operators import OperatorKeys, parse_bearer
+from tongban.service_layer.operators import OperatorKeys
 from tongban.service_layer.records import VisitStatus
 from tongban.service_layer.region_view import (
     MAX_PAGE,
@@ -28,15 +29,6 @@ OPERATOR_ERRORS: dict[int | str, dict[str, Any]] = {
 Text = Annotated[str | None, Query(max_length=64)]
 Limit = Annotated[int, Query(ge=1, le=MAX_PAGE)]
 Offset = Annotated[int, Query(ge=0, le=10_000_000)]
-
-
-def require_operator(operators: OperatorKeys) -> Any:
-    """A route dependency: pass with a key these ``operators`` accept, else 401."""
-
-    def operator(authorization: Annotated[str | None, Header()] = None) -> None:
-        operators.authenticate(parse_bearer(authorization))
-
-    return Depends(operator)
 
 
 def operator_router(view: RegionView, operators: OperatorKeys) -> APIRouter:

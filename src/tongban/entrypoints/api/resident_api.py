@@ -12,6 +12,7 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Depends, Header, Query, Response
 from pydantic import BaseModel, ConfigDict, Field, StrictBool
 
+from tongban.entrypoints.api.auth import parse_bearer
 from tongban.entrypoints.api.problems import PROBLEM_JSON
 from tongban.entrypoints.api.schemas import FilingOut
 from tongban.service_layer.records import FilingRecord, PersonRecord
@@ -77,20 +78,14 @@ def _filing_out(record: FilingRecord) -> dict[str, Any]:
     return {k: v for k, v in asdict(record).items() if k not in ("person_id", "created_at")}
 
 
-def _bearer(authorization: str | None) -> str | None:
-    if authorization and authorization[:7].lower() == "bearer ":
-        return authorization[7:].strip() or None
-    return None
-
-
 def resident_router(residents: Residents, settlements: ResidentSettlements) -> APIRouter:
     router = APIRouter(prefix="/v1", tags=["residents (home region)"], responses=ERRORS)
 
     def token(authorization: Annotated[str | None, Header()] = None) -> str | None:
-        return _bearer(authorization)
+        return parse_bearer(authorization)
 
     def signed_in(authorization: Annotated[str | None, Header()] = None) -> PersonRecord:
-        return residents.authenticate(_bearer(authorization))
+        return residents.authenticate(parse_bearer(authorization))
 
     Token = Annotated[str | None, Depends(token)]
     Resident = Annotated[PersonRecord, Depends(signed_in)]

@@ -19,7 +19,7 @@ from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 
 from tongban.domain.regions import yrd_regions
-from tongban.entrypoints.api.operator_api import require_operator
+from tongban.entrypoints.api.auth import require_operator
 from tongban.entrypoints.api.problems import install_problem_handlers
 from tongban.errors import NotFound
 from tongban.service_layer.network_view import network_flows
