@@ -13,6 +13,7 @@ from sqlalchemy import Connection, func, select
 
 from tongban.adapters.storage import schema as t
 from tongban.adapters.storage.database import read_moment
+from tongban.adapters.storage.rows import record
 from tongban.service_layer.records import HomeSettlementRecord, HomeStatus
 from tongban.service_layer.region_view import FlowRow, SettlementRow, SettlementSearch
 
@@ -155,11 +156,4 @@ class ConsoleQueries:
             .where(_h.person_id == person_id, _h.status.in_(statuses))
             .order_by(_h.committed_at.desc(), _h.settlement_id)
         )
-        out = []
-        for r in rows:
-            data = dict(r._mapping)
-            data["status"] = HomeStatus(data["status"])
-            data["committed_at"] = _moment(data["committed_at"])
-            data["cancelled_at"] = _moment(data["cancelled_at"])
-            out.append(HomeSettlementRecord(**data))
-        return out
+        return [record(HomeSettlementRecord, r) for r in rows]

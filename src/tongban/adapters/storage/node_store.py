@@ -5,19 +5,20 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import asdict, fields
+from dataclasses import asdict
 from datetime import date, datetime
 from decimal import Decimal
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import Any
 
 from sqlalchemy import Connection, Row, Table, func, insert, select, update
 
 from tongban.adapters.storage import schema as t
 from tongban.adapters.storage import statements as sql
 from tongban.adapters.storage.console_queries import ConsoleQueries
-from tongban.adapters.storage.database import Database, read_moment
+from tongban.adapters.storage.database import Database
 from tongban.adapters.storage.node_reports import NodeReportQueries
 from tongban.adapters.storage.resident_store import ResidentQueries
+from tongban.adapters.storage.rows import record as _record
 from tongban.domain.case import parse_policy
 from tongban.domain.catalogue import CatalogueItem, CoverageClass
 from tongban.domain.money import format_ratio
@@ -36,29 +37,6 @@ from tongban.service_layer.records import (
     VisitStatus,
 )
 from tongban.service_layer.region_view import policy_out
-
-if TYPE_CHECKING:
-    from _typeshed import DataclassInstance
-
-R = TypeVar("R", bound="DataclassInstance")
-
-
-_STATUS_TYPES: dict[type, type] = {
-    HomeSettlementRecord: HomeStatus,
-    VisitSettlementRecord: VisitStatus,
-}
-
-
-def _record(cls: type[R], row: Row[Any]) -> R:
-    data = dict(row._mapping)
-    for name, value in data.items():
-        # SQLite keeps no zone: every moment tongban stores is UTC, so say so.
-        if isinstance(value, datetime):
-            data[name] = read_moment(value)
-    status_type = _STATUS_TYPES.get(cls)
-    if status_type is not None:
-        data["status"] = status_type(data["status"])
-    return cls(**{f.name: data[f.name] for f in fields(cls)})
 
 
 def policy_to_json(policy: Policy) -> str:
