@@ -36,6 +36,7 @@ from tongban.domain.regions import region as region_info
 from tongban.domain.regions import yrd_regions
 from tongban.service_layer.clearing import RESERVE_ALERT_MONTHS, ClearingHub
 from tongban.service_layer.hub import Hub
+from tongban.service_layer.national import NationalInterface
 from tongban.service_layer.node import NodeService
 from tongban.service_layer.operators import OperatorKeys, node_operator_keys
 from tongban.service_layer.region_view import RegionView
@@ -61,6 +62,7 @@ class NodeRuntime:
     view: RegionView
     operators: OperatorKeys
     settlements: ResidentSettlements
+    national: NationalInterface
 
     def handler(self) -> Callable[[bytes], bytes]:
         return self.gate.serve(self.service.handle)
@@ -146,6 +148,14 @@ def build_node(
         view,
         node_operator_keys(store),
         ResidentSettlements(store, exchange),
+        NationalInterface(
+            region,
+            store,
+            service.visit,
+            service.reconciliation,
+            lambda: service.catalogue,
+            clock,
+        ),
     )
 
 
@@ -283,8 +293,12 @@ class EmbeddedNetwork:
         return self.nodes[region].service
 
     def recover_all(self) -> dict[str, Any]:
-        """Start-up recovery on every node: resolve every settlement left unresolved."""
-        return {code: n.service.visit.recover(everything=True) for code, n in self.nodes.items()}
+        """Start-up recovery on every node: resolve every settlement left unresolved, then
+        complete the national reversals (2601) that waited on a home region."""
+        reports = {code: n.service.visit.recover(everything=True) for code, n in self.nodes.items()}
+        for runtime in self.nodes.values():
+            runtime.national.finish_reversals()
+        return reports
 
     def close(self) -> None:
         for runtime in self.nodes.values():

@@ -219,8 +219,10 @@ def node(
     def recover() -> None:
         # start-up: nothing is in flight yet
         observe_recovery(metrics, runtime.service.visit.recover(everything=True))
+        runtime.national.finish_reversals()  # 2601s left pending while a home was away
         while not stop.wait(30):
             observe_recovery(metrics, runtime.service.visit.recover())
+            runtime.national.finish_reversals()
 
     threading.Thread(target=recover, daemon=True).start()
     host, port = _listen(listen)
@@ -232,6 +234,7 @@ def node(
         view=runtime.view,
         operators=runtime.operators,
         settlements=runtime.settlements,
+        national=runtime.national,
     )
 
     @app.on_event("startup")

@@ -136,6 +136,8 @@ class HomeSide:
             "masked_name": mask_name(person.name),
             "masked_id": mask_id_number(person.id_number),
             "filed": sorted(c.value for c in categories),
+            # Shown at the counter (national 1101 insuinfo.balc), as the home platform does.
+            "account_balance": person.account_balance,
         }
 
     def quote(self, message: Message) -> dict[str, Any]:

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
 
+from tongban.domain.identifiers import ResidentId
 from tongban.service_layer.records import VisitRecord, VisitSettlementRecord, VisitStatus
 
 
@@ -37,6 +38,20 @@ class VisitView:
             masked_name=record.masked_name,
             filed=filed,
         )
+
+
+@dataclass(frozen=True, slots=True)
+class PersonAtHome:
+    """A person as the visit node learns of her from her home region (人员信息, masked)."""
+
+    resident: ResidentId
+    pseudonym: str
+    home_region: str
+    insutype: str
+    masked_id: str
+    masked_name: str
+    filed: tuple[str, ...]  # filing categories covering this region today
+    account_balance: int | None  # fen; None when the home region does not say
 
 
 @dataclass(frozen=True, slots=True)

@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import uuid
 from collections.abc import Callable, Mapping
+from dataclasses import replace
 from datetime import date, datetime, timedelta
 from typing import Any
 
@@ -39,7 +40,13 @@ from tongban.service_layer.records import (
     VisitSettlementRecord,
     VisitStatus,
 )
-from tongban.service_layer.views import Preview, RecoveryReport, SettlementView, VisitView
+from tongban.service_layer.views import (
+    PersonAtHome,
+    Preview,
+    RecoveryReport,
+    SettlementView,
+    VisitView,
+)
 
 RECOVERY_GRACE = timedelta(seconds=30)  # scheduled recovery leaves in-flight settlements alone
 
@@ -63,48 +70,64 @@ class VisitSide:
         self.catalogue = catalogue
         self.clock = clock
 
-    # --- register (门诊挂号 / 入院) ----------------------------------------------------------
-    def register(self, command: RegisterVisit, acting_for: str) -> VisitView:
-        code = parse_institution_code(command.institution_code)
-        if code != acting_for:
-            raise Forbidden("INSTITUTION_MISMATCH", f"you are authenticated as {acting_for}")
+    # --- who is this person (人员信息) --------------------------------------------------------
+    def identify(self, id_number: str, acting_for: str, emergency: bool = False) -> PersonAtHome:
+        """Where a person is insured and what the home region says of her today (masked),
+        asked for an enabled institution of this region; nothing is stored."""
         now = self.clock()
-        resident = parse_id_number(command.id_number, local_date(now))
-        try:
-            med_type = MedType(command.med_type)
-        except ValueError:
-            raise InvalidInput("INVALID_MED_TYPE", "med_type is outpatient or inpatient") from None
-        self._enabled_institution(code)
+        resident = parse_id_number(id_number, local_date(now))
+        self._enabled_institution(acting_for)
         pseudonym = self.pseudonym_of(resident.number)
         home = self.locate(pseudonym)
         if home == self.region:
             raise Refused("NOT_CROSS_REGION", "the person is insured here: settle locally")
-        visit_date = local_date(now)
         info = self.caller.call(
             home,
             "person",
             {
                 "pseudonym": pseudonym,
-                "visit_date": visit_date.isoformat(),
-                "emergency": command.emergency,
+                "visit_date": local_date(now).isoformat(),
+                "emergency": emergency,
             },
         )
+        return PersonAtHome(
+            resident=resident,
+            pseudonym=pseudonym,
+            home_region=home,
+            insutype=str(info["insutype"]),
+            masked_id=str(info["masked_id"]),
+            masked_name=str(info["masked_name"]),
+            filed=tuple(str(c) for c in info.get("filed", ())),
+            account_balance=_fen_or_none(info.get("account_balance")),
+        )
+
+    # --- register (门诊挂号 / 入院) ----------------------------------------------------------
+    def register(self, command: RegisterVisit, acting_for: str) -> VisitView:
+        code = parse_institution_code(command.institution_code)
+        if code != acting_for:
+            raise Forbidden("INSTITUTION_MISMATCH", f"you are authenticated as {acting_for}")
+        try:
+            med_type = MedType(command.med_type)
+        except ValueError:
+            raise InvalidInput("INVALID_MED_TYPE", "med_type is outpatient or inpatient") from None
+        now = self.clock()
+        person = self.identify(command.id_number, code, command.emergency)
         record = VisitRecord(
             visit_id=uuid.uuid4().hex,
             institution_code=code,
-            pseudonym=pseudonym,
-            masked_id=str(info["masked_id"]),
-            masked_name=str(info["masked_name"]),
-            home_region=home,
-            insutype=str(info["insutype"]),
+            pseudonym=person.pseudonym,
+            masked_id=person.masked_id,
+            masked_name=person.masked_name,
+            home_region=person.home_region,
+            insutype=person.insutype,
             med_type=med_type.value,
             emergency=command.emergency,
-            visit_date=visit_date,
+            visit_date=local_date(now),
             registered_at=now,
         )
         with self.store.write() as tx:
             tx.insert_visit(record)
-        return VisitView.of(record, tuple(info.get("filed", ())))
+        return VisitView.of(record, person.filed)
 
     def locate(self, pseudonym: str) -> str:
         """Home region of a person: the local cache first, then the hub's person locator."""
@@ -125,6 +148,16 @@ class VisitSide:
     def visit(self, visit_id: str, acting_for: str) -> VisitView:
         with self.store.read() as tx:
             record = self._own_visit(tx, visit_id, acting_for)
+        return VisitView.of(record, ())
+
+    def mark_emergency(self, visit_id: str, acting_for: str) -> VisitView:
+        """The hospital learns after registration that the visit is an emergency (急诊): its
+        settlements from now on count as filed for emergency (DESIGN.md §4.4)."""
+        with self.store.write() as tx:
+            record = self._own_visit(tx, visit_id, acting_for)
+            if not record.emergency:
+                tx.set_visit_emergency(visit_id)
+                record = replace(record, emergency=True)
         return VisitView.of(record, ())
 
     # --- preview (预结算) ------------------------------------------------------------------
@@ -336,6 +369,18 @@ class VisitSide:
             bucket.append(sid)
         return report
 
+    def resolve(self, settlement_id: str, acting_for: str) -> SettlementView:
+        """Ask the home region now how an unresolved settlement ended (settled or voided); a
+        resolved one is returned as it is. Raises ``Unavailable`` when the home is away."""
+        with self.store.read() as tx:
+            record = self._own_settlement(tx, settlement_id, acting_for)
+        status = VisitStatus(record.status)
+        if status is VisitStatus.CANCELLING:
+            return self._send_cancel(record, self.clock())
+        if status not in (VisitStatus.PENDING, VisitStatus.UNKNOWN):
+            return SettlementView.of(record)
+        return self._resolve(settlement_id, record.home_region)
+
     def _resolve(self, sid: str, home_region: str) -> SettlementView:
         # The home keys ids by visit region: it always answers for this region's own id.
         result = self.caller.call(home_region, "resolve", {"settlement_id": sid})
@@ -440,6 +485,10 @@ def visit_postings_for(record: VisitSettlementRecord) -> list[Transfer]:
             record.acct_pay or 0,
         )
     ]
+
+
+def _fen_or_none(value: object) -> int | None:
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
 
 
 def _moment(value: object) -> datetime | None:

@@ -16,6 +16,7 @@ from tongban.adapters.storage import schema as t
 from tongban.adapters.storage import statements as sql
 from tongban.adapters.storage.console_queries import ConsoleQueries
 from tongban.adapters.storage.database import Database
+from tongban.adapters.storage.national_store import NationalQueries
 from tongban.adapters.storage.node_reports import NodeReportQueries
 from tongban.adapters.storage.resident_store import ResidentQueries
 from tongban.adapters.storage.rows import record as _record
@@ -43,7 +44,7 @@ def policy_to_json(policy: Policy) -> str:
     return json.dumps(policy_out(policy), ensure_ascii=False)
 
 
-class NodeTransaction(NodeReportQueries, ResidentQueries, ConsoleQueries):
+class NodeTransaction(NodeReportQueries, ResidentQueries, ConsoleQueries, NationalQueries):
     """One database transaction of a node."""
 
     def __init__(self, conn: Connection, lock_rows: bool) -> None:
@@ -240,6 +241,11 @@ class NodeTransaction(NodeReportQueries, ResidentQueries, ConsoleQueries):
     def visit(self, visit_id: str) -> VisitRecord | None:
         row = self._one(sql.VISIT, visit_id)
         return _record(VisitRecord, row) if row else None
+
+    def set_visit_emergency(self, visit_id: str) -> None:
+        self.conn.execute(
+            update(t.visits).where(t.visits.c.visit_id == visit_id).values(emergency=True)
+        )
 
     def visit_settlement(self, settlement_id: str) -> VisitSettlementRecord | None:
         row = self._one(sql.VISIT_SETTLEMENT, settlement_id)

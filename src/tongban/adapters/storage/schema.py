@@ -373,3 +373,38 @@ statements = Table(
     Column("reason", Text),
     Column("answered_at", DateTime(timezone=True)),
 )
+
+# --- node: the national-interface adapter (migration node_0006) -------------------------------
+national_messages = Table(
+    # Every national envelope a hospital sent that did something, by its msgid: a repeat of
+    # the same msgid gets the same answer, and 2601 (冲正) finds what it reverses here.
+    "national_messages",
+    node_metadata,
+    Column("msgid", String(30), primary_key=True),
+    Column("institution_code", String(12), nullable=False),
+    Column("infno", String(8), nullable=False),
+    Column("content_hash", String(64), nullable=False),  # "" for a reversal's tombstone
+    Column("mdtrt_id", String(40), index=True),
+    Column("chrg_bchno", String(40)),
+    Column("answer", Text),  # the output given, JSON; None while the outcome is open
+    Column("reversal", String(16)),  # None, PENDING (home away) or DONE
+    Column("reversed_by", String(30)),
+    Column("received_at", DateTime(timezone=True), nullable=False),
+    Index("ix_national_messages_reversal", "reversal"),
+)
+
+national_fee_details = Table(
+    # Fee details uploaded by 2204/2301 (费用明细), settled by 2207/2304 as one bill.
+    "national_fee_details",
+    node_metadata,
+    Column("mdtrt_id", String(40), primary_key=True),
+    Column("feedetl_sn", String(30), primary_key=True),
+    Column("institution_code", String(12), nullable=False),
+    Column("chrg_bchno", String(40), nullable=False),
+    Column("msgid", String(30), nullable=False, index=True),
+    Column("code", String(50), nullable=False),
+    Column("quantity", String(24), nullable=False),
+    Column("unit_price", Money, nullable=False),
+    Column("amount", Money, nullable=False),
+    Column("uploaded_at", DateTime(timezone=True), nullable=False),
+)

@@ -53,6 +53,7 @@ def create_network_app(
                 view=runtime.view,
                 operators=runtime.operators,
                 settlements=runtime.settlements,
+                national=runtime.national,
             ),
         )
     views = {code: runtime.view for code, runtime in network.nodes.items()}

@@ -10,6 +10,7 @@ from fastapi.concurrency import run_in_threadpool
 from sqlalchemy.exc import SQLAlchemyError
 
 from tongban.entrypoints.api.auth import parse_bearer
+from tongban.entrypoints.api.national_api import national_router
 from tongban.entrypoints.api.operator_api import operator_router, reference_router
 from tongban.entrypoints.api.problems import (
     PROBLEM_JSON,
@@ -39,6 +40,7 @@ from tongban.entrypoints.observability import (
 )
 from tongban.errors import Refused, TongbanError
 from tongban.service_layer.commands import PreviewBill, RegisterVisit, SettleBill
+from tongban.service_layer.national import NationalInterface
 from tongban.service_layer.node import NodeService
 from tongban.service_layer.operators import OperatorKeys
 from tongban.service_layer.records import VisitStatus
@@ -83,6 +85,7 @@ def create_node_app(
     view: RegionView,
     operators: OperatorKeys,
     settlements: ResidentSettlements,
+    national: NationalInterface | None = None,
 ) -> FastAPI:
     """The node's app; ``metrics`` (default: new, for this node) is also served at /metrics;
     ``residents`` serves residents' sign-in and filings, ``view`` the operators' read-only
@@ -180,6 +183,9 @@ def create_node_app(
         """Detail reconciliation (明细对账, as national 3202): your list of settle and cancel
         events; the node answers each one the two sides disagree on."""
         return asdict(service.reconciliation.detail(body.to_command(), acting))
+
+    if national is not None:
+        app.include_router(national_router(service, national))
 
     network = APIRouter(prefix="/v1", tags=["network"])
 
