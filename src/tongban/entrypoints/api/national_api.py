@@ -8,7 +8,7 @@ JSON at all is refused before it, by the input guard, as problem+json.
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Body, Header, Request
+from fastapi import APIRouter, Header, Request
 from fastapi.concurrency import run_in_threadpool
 
 from tongban.entrypoints.api.auth import parse_bearer
@@ -26,6 +26,14 @@ EXAMPLE = {
     "inf_time": "2026-12-03 10:15:30",
     "input": {"data": {"mdtrt_cert_type": "02", "mdtrt_cert_no": "330702195803070125"}},
 }
+REQUEST = {
+    "required": True,
+    "content": {"application/json": {
+        "schema": {"type": "object", "required": ["infno", "msgid", "mdtrtarea_admvs",
+                                                   "fixmedins_code", "inf_time", "input"]},
+        "example": EXAMPLE,
+    }},
+}
 ANSWER = {
     "description": "the answer envelope: infcode 0 with output, or -1 with err_msg "
     '"<CODE>: detail"',
@@ -40,16 +48,15 @@ ANSWER = {
 def national_router(service: NodeService, national: NationalInterface) -> APIRouter:
     router = APIRouter(prefix="/v1", tags=["national interface (国家医保接口)"])
 
-    @router.post("/national", responses={200: ANSWER})
+    @router.post("/national", responses={200: ANSWER}, openapi_extra={"requestBody": REQUEST})
     async def envelope(
-        request: Request,
-        _body: Annotated[dict[str, Any], Body(openapi_examples={"1101": {"value": EXAMPLE}})],
-        authorization: Annotated[str | None, Header()] = None,
+        request: Request, authorization: Annotated[str | None, Header()] = None
     ) -> dict[str, Any]:
         """One national transaction (infno 1101, 2201-2208, 2301-2305, 2401, 2402, 2601, 3201,
         3202) in the national envelope; amounts in yuan with two decimals. The hospital's API
         key (`Authorization: Bearer ...`) must be that of `fixmedins_code`."""
-        raw = parse_json(await request.body())  # as sent: the parsed model would coerce
+        body = await request.body()
+        raw = parse_json(body) if body else None  # as sent: a parsed model would coerce
         try:
             institution = service.authenticate(parse_bearer(authorization))
             request.state.institution = institution
