@@ -1,0 +1,191 @@
+"""A hospital that times out reverses by msgid (2601 冲正): whatever was lost, nothing is charged
+twice or lost, and both regions agree on every settlement (DESIGN.md §4.5 Failure).
+
+The Shanghai node's outbound transport loses chosen messages or their answers; the HIS side
+loses answers by simply not reading them, as a hospital whose connection timed out.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+from national_helpers import Hospital, Visit, error_code
+from protocol_checks import assert_sides_agree, snapshot
+
+from network_fixtures import EMPLOYEE_ID, JINHUA, SHANGHAI, SmallNetwork, golden_lines
+from tongban.adapters.transport import FaultyTransport
+from tongban.entrypoints.api.embedded import create_network_app
+
+UNTOUCHED = {"deductible_used": 0, "fund_paid": 0, "admissions": 0, "account_balance": 2000}
+CHARGED = {"deductible_used": 7888, "fund_paid": 0, "admissions": 0, "account_balance": 0}
+
+
+class Faults:
+    def __init__(self, net: SmallNetwork) -> None:
+        runtime = net.network.nodes[SHANGHAI]
+        self.transport = FaultyTransport(runtime.exchange.transport)
+        runtime.exchange.transport = self.transport
+
+    @staticmethod
+    def _kind(kind: str, times: int) -> Callable[[str, bytes], bool]:
+        left = [times]
+
+        def matches(_endpoint: str, payload: bytes) -> bool:
+            if left[0] > 0 and json.loads(payload)["kind"] == kind:
+                left[0] -= 1
+                return True
+            return False
+
+        return matches
+
+    def lose_answer(self, kind: str) -> None:
+        self.transport.drop_answer = self._kind(kind, 1)
+
+    def home_down(self) -> None:
+        self.transport.drop_request = lambda endpoint, _payload: endpoint == f"inproc://{JINHUA}"
+
+    def heal(self) -> None:
+        self.transport.drop_request = self.transport.drop_answer = None
+
+
+@pytest.fixture
+def faults(net: SmallNetwork) -> Faults:
+    return Faults(net)
+
+
+@pytest.fixture
+def his(net: SmallNetwork, faults: Faults) -> Iterator[Hospital]:
+    with TestClient(create_network_app(net.network), raise_server_exceptions=False) as client:
+        yield Hospital(client)
+
+
+def ready_visit(his: Hospital) -> Visit:
+    visit = Visit(his, EMPLOYEE_ID, JINHUA)
+    visit.register()
+    visit.upload(golden_lines())
+    return visit
+
+
+def reverse(his: Hospital, visit: Visit, omsgid: str) -> dict[str, Any]:
+    return his.call("2601", {"data": {"psn_no": visit.psn_no, "omsgid": omsgid,
+                                      "oinfno": "2207"}}, JINHUA)
+
+
+def standing(his: Hospital, visit: Visit) -> Any:
+    """Settle the batch again under a new msgid, as the HIS does after a reversal."""
+    return his.send(visit.settle_envelope(golden_lines()))
+
+
+def test_home_away_settle_is_unknown_and_its_reversal_completes_when_the_home_returns(
+    net: SmallNetwork, faults: Faults, his: Hospital
+) -> None:
+    visit = ready_visit(his)
+    faults.home_down()
+    timed_out = visit.settle_envelope(golden_lines())
+    assert error_code(his.send(timed_out)) == "SETTLEMENT_UNKNOWN"
+    # the batch is not settled again under a new msgid while the first may still stand
+    assert error_code(standing(his, visit)) == "BATCH_UNRESOLVED"
+    assert error_code(reverse(his, visit, timed_out["msgid"])) == "REVERSAL_PENDING"
+    faults.heal()
+    net.network.recover_all()  # start-up / scheduled recovery, then the pending reversals
+    assert net.person_state(JINHUA, EMPLOYEE_ID) == UNTOUCHED
+    assert_sides_agree(net)
+    assert reverse(his, visit, timed_out["msgid"])["infcode"] == 0  # reversed: said again
+    assert error_code(his.send(timed_out)) == "MSGID_REVERSED"  # never settles late
+    again = standing(his, visit)
+    assert again["infcode"] == 0, again["err_msg"]
+    assert net.person_state(JINHUA, EMPLOYEE_ID) == CHARGED
+    assert_sides_agree(net)
+
+
+def test_a_lost_commit_answer_is_reversed_by_cancelling_what_the_home_committed(
+    net: SmallNetwork, faults: Faults, his: Hospital
+) -> None:
+    visit = ready_visit(his)
+    faults.lose_answer("commit")  # the home commits; its answer never reaches Shanghai
+    timed_out = visit.settle_envelope(golden_lines())
+    assert error_code(his.send(timed_out)) == "SETTLEMENT_UNKNOWN"
+    assert net.person_state(JINHUA, EMPLOYEE_ID) == CHARGED
+    assert reverse(his, visit, timed_out["msgid"])["infcode"] == 0
+    assert net.person_state(JINHUA, EMPLOYEE_ID) == UNTOUCHED
+    assert_sides_agree(net)
+    assert standing(his, visit)["infcode"] == 0
+    assert net.person_state(JINHUA, EMPLOYEE_ID) == CHARGED
+
+
+def test_a_settlement_whose_answer_the_hospital_never_read_is_reversed_and_settled_once(
+    net: SmallNetwork, his: Hospital
+) -> None:
+    visit = ready_visit(his)
+    unread = visit.settle_envelope(golden_lines())
+    his.send(unread)  # settled, but the HIS timed out before the answer came
+    assert reverse(his, visit, unread["msgid"])["infcode"] == 0
+    assert net.person_state(JINHUA, EMPLOYEE_ID) == UNTOUCHED
+    assert_sides_agree(net)
+    again = standing(his, visit)
+    assert again["infcode"] == 0
+    assert net.person_state(JINHUA, EMPLOYEE_ID) == CHARGED
+
+
+def test_a_reversal_that_overtakes_its_settle_leaves_a_tombstone_the_late_settle_meets(
+    net: SmallNetwork, his: Hospital
+) -> None:
+    visit = ready_visit(his)
+    delayed = visit.settle_envelope(golden_lines())
+    before = snapshot(net)
+    assert reverse(his, visit, delayed["msgid"])["infcode"] == 0  # the settle is still on its way
+    assert error_code(his.send(delayed)) == "MSGID_REVERSED"
+    assert snapshot(net) == before
+    assert net.person_state(JINHUA, EMPLOYEE_ID) == UNTOUCHED
+
+
+def test_the_same_msgid_after_the_home_returns_learns_the_outcome_without_a_second_charge(
+    net: SmallNetwork, faults: Faults, his: Hospital
+) -> None:
+    visit = ready_visit(his)
+    faults.lose_answer("commit")
+    timed_out = visit.settle_envelope(golden_lines())
+    assert error_code(his.send(timed_out)) == "SETTLEMENT_UNKNOWN"
+    retried = his.send(timed_out)
+    assert retried["infcode"] == 0
+    assert retried["output"]["setlinfo"]["setl_id"] == timed_out["msgid"]
+    assert net.person_state(JINHUA, EMPLOYEE_ID) == CHARGED
+    assert_sides_agree(net)
+
+
+class Crash(BaseException):
+    """The node process dies: no handler may swallow it."""
+
+
+def test_a_crash_after_the_settle_was_written_down_leaves_it_reversible_or_retryable(
+    net: SmallNetwork, his: Hospital, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    national = net.network.nodes[SHANGHAI].national
+    visit = ready_visit(his)
+    crashing, settle = visit.settle_envelope(golden_lines()), national.visit.settle
+
+    def crash(*_args: Any, **_kwargs: Any) -> Any:
+        raise Crash
+
+    monkeypatch.setattr(national.visit, "settle", crash)
+    with pytest.raises(Crash):
+        national.handle(crashing, his.institution)
+    monkeypatch.setattr(national.visit, "settle", settle)
+    assert net.person_state(JINHUA, EMPLOYEE_ID) == UNTOUCHED
+    # retried with the same msgid, it settles exactly once
+    assert his.send(crashing)["infcode"] == 0
+    assert net.person_state(JINHUA, EMPLOYEE_ID) == CHARGED
+
+    other = ready_visit(his)
+    second = other.settle_envelope(golden_lines())
+    monkeypatch.setattr(national.visit, "settle", crash)
+    with pytest.raises(Crash):
+        national.handle(second, his.institution)
+    monkeypatch.setattr(national.visit, "settle", settle)
+    assert reverse(his, other, second["msgid"])["infcode"] == 0  # or reversed: never settles
+    assert error_code(his.send(second)) == "MSGID_REVERSED"
+    assert net.person_state(JINHUA, EMPLOYEE_ID) == CHARGED
