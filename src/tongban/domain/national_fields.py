@@ -103,10 +103,9 @@ def flag(obj: Mapping[str, Any], field: str, default: bool) -> bool:
     value = obj.get(field)
     if value is None or value == "":
         return default
-    if value in ("1", 1):
-        return True
-    if value in ("0", 0) and not isinstance(value, bool):
-        return False
+    # True == 1 and 1.0 == 1 in Python: only the text or the integer is a national flag
+    if type(value) in (str, int) and value in ("1", "0", 1, 0):
+        return value in ("1", 1)
     raise bad(field, f"is a flag, 0 or 1, got {value!r}")
 
 
