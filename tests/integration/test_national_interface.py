@@ -341,3 +341,54 @@ def test_another_hospital_cannot_act_on_ruijins_visit(client: TestClient, his: H
     rows = fee_rows(visit.mdtrt_id, visit.psn_no, golden_lines())
     assert error_code(community.call("2204", {"feedetail": rows}, JINHUA)
                       ) == "INSTITUTION_MISMATCH"
+
+
+def test_a_reversed_registration_takes_no_more_fees(net: SmallNetwork, his: Hospital) -> None:
+    visit = Visit(his, EMPLOYEE_ID, JINHUA)
+    registration = his.envelope("2201", {"data": {**visit.cert(), "insutype": "310"}}, JINHUA)
+    visit.mdtrt_id = his.send(registration)["output"]["data"]["mdtrt_id"]
+    undo = {"data": {"psn_no": visit.psn_no, "omsgid": registration["msgid"], "oinfno": "2201"}}
+    assert his.call("2601", undo, JINHUA)["infcode"] == 0
+    rows = fee_rows(visit.mdtrt_id, visit.psn_no, golden_lines())
+    assert error_code(his.call("2204", {"feedetail": rows}, JINHUA)) == "VISIT_REVERSED"
+    wrong = {"data": {**undo["data"], "oinfno": "2207"}}
+    assert error_code(his.call("2601", wrong, JINHUA)) == "OINFNO_MISMATCH"
+    cancel_back = {"data": {**undo["data"], "oinfno": "2208"}}
+    assert error_code(his.call("2601", cancel_back, JINHUA)) == "REVERSAL_NOT_SUPPORTED"
+
+
+def test_a_reversed_upload_frees_its_details_until_a_settlement_stands_on_them(
+    net: SmallNetwork, his: Hospital
+) -> None:
+    visit = Visit(his, EMPLOYEE_ID, JINHUA)
+    visit.register()
+    upload = his.envelope("2204", {"feedetail": fee_rows(visit.mdtrt_id, visit.psn_no,
+                                                         golden_lines())}, JINHUA)
+    his.send(upload)
+    undo = {"data": {"psn_no": visit.psn_no, "omsgid": upload["msgid"], "oinfno": "2204"}}
+    assert his.call("2601", undo, JINHUA)["infcode"] == 0
+    assert error_code(his.call("2207", {"data": visit.settle_data(golden_lines())}, JINHUA)
+                      ) == "NO_FEE_DETAILS"
+    second = his.envelope("2204", {"feedetail": fee_rows(visit.mdtrt_id, visit.psn_no,
+                                                         golden_lines())}, JINHUA)
+    his.send(second)
+    his.ok("2207", {"data": visit.settle_data(golden_lines())}, JINHUA)
+    undo_second = {"data": {**undo["data"], "omsgid": second["msgid"]}}
+    assert error_code(his.call("2601", undo_second, JINHUA)) == "BATCH_SETTLED"
+    assert net.person_state(JINHUA, EMPLOYEE_ID)["account_balance"] == 0
+
+
+def test_refusals_mask_id_numbers_and_every_answer_is_counted(
+    client: TestClient, his: Hospital
+) -> None:
+    visit = Visit(his, EMPLOYEE_ID, JINHUA)
+    visit.register()
+    answer = his.call("2208", {"data": {"setl_id": EMPLOYEE_ID, "mdtrt_id": visit.mdtrt_id,
+                                        "psn_no": visit.psn_no}}, JINHUA)
+    assert error_code(answer) == "SETTLEMENT_NOT_FOUND"
+    assert EMPLOYEE_ID not in answer["err_msg"] and EMPLOYEE_ID[-4:] in answer["err_msg"]
+    metrics = client.get(f"/nodes/{SHANGHAI}/metrics").text
+    assert ('tongban_national_transactions_total{code="OK",infno="2201",region="310000"} 1.0'
+            in metrics)
+    assert ('tongban_national_transactions_total{code="SETTLEMENT_NOT_FOUND",infno="2208",'
+            'region="310000"} 1.0' in metrics)

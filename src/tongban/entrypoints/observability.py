@@ -194,6 +194,12 @@ class NodeMetrics(Metrics):
             ["region", "operation", "status"],
             registry=self.registry,
         )
+        self.national = Counter(
+            "tongban_national_transactions",
+            "National-interface envelopes answered, by infno and result (OK or the refusal code)",
+            ["region", "infno", "code"],
+            registry=self.registry,
+        )
         self.recovered = Counter(
             "tongban_recovered_settlements",
             "Unresolved settlements taken up by recovery, by result",
@@ -211,6 +217,9 @@ class NodeMetrics(Metrics):
 
     def settlement(self, operation: str, status: str) -> None:
         self.settlements.labels(self.region, operation, status).inc()
+
+    def national_answer(self, infno: str, code: str) -> None:
+        self.national.labels(self.region, infno, code).inc()
 
 
 class _UnresolvedCollector:

@@ -11,8 +11,10 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Header, Request
 from fastapi.concurrency import run_in_threadpool
 
+from tongban.domain.national import KNOWN_INFNOS
 from tongban.entrypoints.api.auth import parse_bearer
 from tongban.entrypoints.api.limits import parse_json
+from tongban.entrypoints.observability import NodeMetrics, mask_ids
 from tongban.errors import TongbanError
 from tongban.service_layer.national import NationalInterface
 from tongban.service_layer.node import NodeService
@@ -45,7 +47,9 @@ ANSWER = {
 }
 
 
-def national_router(service: NodeService, national: NationalInterface) -> APIRouter:
+def national_router(
+    service: NodeService, national: NationalInterface, metrics: NodeMetrics
+) -> APIRouter:
     router = APIRouter(prefix="/v1", tags=["national interface (国家医保接口)"])
 
     @router.post("/national", responses={200: ANSWER}, openapi_extra={"requestBody": REQUEST})
@@ -61,10 +65,15 @@ def national_router(service: NodeService, national: NationalInterface) -> APIRou
             institution = service.authenticate(parse_bearer(authorization))
             request.state.institution = institution
         except TongbanError as exc:
-            return national.refusal(exc)
-        answer = await run_in_threadpool(national.handle, raw, institution)
+            answer = national.refusal(exc)
+        else:
+            answer = await run_in_threadpool(national.handle, raw, institution)
+        infno = raw.get("infno") if isinstance(raw, dict) else None
+        code = "OK"
         if answer["infcode"] != 0:
-            request.state.problem_code = str(answer["err_msg"]).split(":")[0]
+            answer["err_msg"] = mask_ids(str(answer["err_msg"]))  # an ID number sent as an id
+            code = request.state.problem_code = answer["err_msg"].split(":")[0]
+        metrics.national_answer(infno if infno in KNOWN_INFNOS else "other", code)
         return answer
 
     return router

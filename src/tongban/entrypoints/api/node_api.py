@@ -10,6 +10,7 @@ from fastapi.concurrency import run_in_threadpool
 from sqlalchemy.exc import SQLAlchemyError
 
 from tongban.entrypoints.api.auth import parse_bearer
+from tongban.entrypoints.api.fhir_api import fhir_router
 from tongban.entrypoints.api.national_api import national_router
 from tongban.entrypoints.api.operator_api import operator_router, reference_router
 from tongban.entrypoints.api.problems import (
@@ -185,7 +186,7 @@ def create_node_app(
         return asdict(service.reconciliation.detail(body.to_command(), acting))
 
     if national is not None:
-        app.include_router(national_router(service, national))
+        app.include_router(national_router(service, national, metrics))
 
     network = APIRouter(prefix="/v1", tags=["network"])
 
@@ -224,4 +225,5 @@ def create_node_app(
     app.include_router(operator_router(view, operators))
     app.include_router(reference_router(view))
     app.include_router(network)
+    app.include_router(fhir_router(service, metrics))
     return app
