@@ -110,18 +110,29 @@ class VisitSide:
             med_type = MedType(command.med_type)
         except ValueError:
             raise InvalidInput("INVALID_MED_TYPE", "med_type is outpatient or inpatient") from None
+        return self.register_person(
+            self.identify(command.id_number, code, command.emergency),
+            med_type,
+            command.emergency,
+            code,
+        )
+
+    def register_person(
+        self, person: PersonAtHome, med_type: MedType, emergency: bool, acting_for: str
+    ) -> VisitView:
+        """Register a visit of a person ``identify`` found (for the institution ``acting_for``),
+        without asking her home region a second time."""
         now = self.clock()
-        person = self.identify(command.id_number, code, command.emergency)
         record = VisitRecord(
             visit_id=uuid.uuid4().hex,
-            institution_code=code,
+            institution_code=acting_for,
             pseudonym=person.pseudonym,
             masked_id=person.masked_id,
             masked_name=person.masked_name,
             home_region=person.home_region,
             insutype=person.insutype,
             med_type=med_type.value,
-            emergency=command.emergency,
+            emergency=emergency,
             visit_date=local_date(now),
             registered_at=now,
         )

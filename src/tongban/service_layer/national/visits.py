@@ -11,7 +11,6 @@ from tongban.domain.calendar import local_date
 from tongban.domain.national import Envelope, wire_of_fen
 from tongban.domain.policy import MedType
 from tongban.errors import InvalidInput
-from tongban.service_layer.commands import RegisterVisit
 from tongban.service_layer.national.base import NationalBase
 from tongban.service_layer.views import PersonAtHome
 
@@ -95,8 +94,7 @@ class VisitTransactions(NationalBase):
         if insutype is not None and insutype != person.insutype:
             raise InvalidInput("INSUTYPE_MISMATCH", f"{where}insutype {insutype} is not the "
                                f"person's ({person.insutype})", field=f"{where}insutype")
-        command = RegisterVisit(env.fixmedins_code, id_number, med_type.value, emergency)
-        return self.visit.register(command, env.fixmedins_code).visit_id
+        return self.visit.register_person(person, med_type, emergency, env.fixmedins_code).visit_id
 
     def _psn_no(self, visit_id: str) -> str:
         with self.store.read() as tx:
