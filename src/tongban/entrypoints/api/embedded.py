@@ -72,6 +72,7 @@ def create_network_app(
                     "api": f"/nodes/{code}/v1",
                     "docs": f"/nodes/{code}/docs",
                     "metrics": f"/nodes/{code}/metrics",
+                    "national": f"/nodes/{code}/v1/national",
                 }
                 for code in network.nodes
             },
