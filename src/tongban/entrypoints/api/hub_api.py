@@ -10,6 +10,7 @@ from fastapi.concurrency import run_in_threadpool
 from sqlalchemy.exc import SQLAlchemyError
 
 from tongban.entrypoints.api.clearing_api import clearing_router
+from tongban.entrypoints.api.fhir_clearing import fhir_hub_router
 from tongban.entrypoints.api.problems import (
     PROBLEM_JSON,
     install_problem_handlers,
@@ -86,4 +87,5 @@ def create_hub_app(
         }
 
     app.include_router(clearing_router(clearing, operators))
+    app.include_router(fhir_hub_router(clearing, operators))
     return app
