@@ -8,6 +8,7 @@ loses answers by simply not reading them, as a hospital whose connection timed o
 from __future__ import annotations
 
 import json
+import threading
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -189,3 +190,30 @@ def test_a_crash_after_the_settle_was_written_down_leaves_it_reversible_or_retry
     assert reverse(his, other, second["msgid"])["infcode"] == 0  # or reversed: never settles
     assert error_code(his.send(second)) == "MSGID_REVERSED"
     assert net.person_state(JINHUA, EMPLOYEE_ID) == CHARGED
+
+
+def test_two_2207s_racing_for_one_batch_settle_it_once(net: SmallNetwork, his: Hospital) -> None:
+    national = net.network.nodes[SHANGHAI].national
+    for _ in range(4):
+        visit = ready_visit(his)
+        envelopes = [visit.settle_envelope(golden_lines()) for _ in range(2)]
+        barrier = threading.Barrier(2)
+        answers: list[dict[str, Any]] = []
+
+        def send(envelope: dict[str, Any]) -> None:
+            barrier.wait()
+            answers.append(national.handle(envelope, his.institution))
+
+        threads = [threading.Thread(target=send, args=(e,)) for e in envelopes]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        codes = sorted("OK" if a["infcode"] == 0 else error_code(a) for a in answers)
+        assert codes[1] == "OK" and codes[0] in ("BATCH_SETTLED", "BATCH_UNRESOLVED"), codes
+        # give the account back for the next round: cancel what settled
+        setl = next(a for a in answers if a["infcode"] == 0)["output"]["setlinfo"]
+        his.ok("2208", {"data": {"setl_id": setl["setl_id"], "mdtrt_id": visit.mdtrt_id,
+                                 "psn_no": visit.psn_no}}, JINHUA)
+        assert net.person_state(JINHUA, EMPLOYEE_ID) == UNTOUCHED
+    assert_sides_agree(net)

@@ -30,6 +30,14 @@ def _stored(values: dict[str, Any]) -> dict[str, Any]:
 
 class NationalQueries:
     conn: Connection
+    _lock_rows: bool
+
+    def lock_visit(self, visit_id: str) -> None:
+        """Hold the visit's row until the transaction ends (PostgreSQL; SQLite has one writer)."""
+        if self._lock_rows:
+            self.conn.execute(
+                select(t.visits.c.visit_id).where(t.visits.c.visit_id == visit_id).with_for_update()
+            )
 
     def national_message(self, msgid: str) -> MessageRecord | None:
         row = self.conn.execute(select(t.national_messages).where(_m.msgid == msgid)).first()

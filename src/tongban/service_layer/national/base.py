@@ -39,7 +39,14 @@ class NationalBase:
     def _record(self, env: Envelope, digest: str, output: Mapping[str, Any] | None,
                 mdtrt_id: str | None = None, chrg_bchno: str | None = None) -> None:
         """Keep the envelope by msgid: a repeat gets ``output`` again (None: still open)."""
-        message = MessageRecord(
+        message = self._message(env, digest, output, mdtrt_id, chrg_bchno)
+        with self.store.write() as tx:
+            if not tx.add_national_message(message) and output is not None:
+                tx.set_national_answer(env.msgid, message.answer or "")
+
+    def _message(self, env: Envelope, digest: str, output: Mapping[str, Any] | None,
+                 mdtrt_id: str | None, chrg_bchno: str | None) -> MessageRecord:
+        return MessageRecord(
             msgid=env.msgid,
             institution_code=env.fixmedins_code,
             infno=env.infno,
@@ -51,9 +58,6 @@ class NationalBase:
             reversed_by=None,
             received_at=self.clock(),
         )
-        with self.store.write() as tx:
-            if not tx.add_national_message(message) and output is not None:
-                tx.set_national_answer(env.msgid, message.answer or "")
 
     def _answered(self, msgid: str, output: Mapping[str, Any]) -> None:
         with self.store.write() as tx:

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
 
-from tongban.service_layer.records import VisitRecord
+from tongban.service_layer.records import VisitRecord, VisitSettlementRecord
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,6 +65,12 @@ class NationalTx(Protocol):
         ...
 
     def visit(self, visit_id: str) -> VisitRecord | None: ...
+
+    def lock_visit(self, visit_id: str) -> None:
+        """Claims on a visit's batches are decided one at a time (a row lock)."""
+        ...
+
+    def visit_settlement(self, settlement_id: str) -> VisitSettlementRecord | None: ...
 
     def batch_settlements(self, mdtrt_id: str, chrg_bchno: str) -> list[MessageRecord]:
         """The settle envelopes (2207/2304) of one fee batch, oldest first."""

@@ -27,6 +27,7 @@ from tongban.service_layer.views import SettlementView, VisitView
 
 WHOLE_STAY = "*"  # the batch key of an inpatient stay: every detail uploaded for it
 STANDING = (VisitStatus.PENDING, VisitStatus.UNKNOWN, VisitStatus.SETTLED, VisitStatus.CANCELLING)
+UNRESOLVED = (VisitStatus.PENDING, VisitStatus.UNKNOWN)
 
 
 class SettlementTransactions(NationalBase):
@@ -86,9 +87,7 @@ class SettlementTransactions(NationalBase):
         data = f.section(env.input, "data")
         view, record, batch, lines, use_account = self._bill(env, data, env.infno == "2304")
         self._refuse_if_settled(env, view.visit_id, batch)
-        # Kept before the home region is asked: a 2601 of this msgid must find it whatever
-        # happens next, and a crash here leaves only an open message, no money moved.
-        self._record(env, digest, None, mdtrt_id=view.visit_id, chrg_bchno=batch)
+        self._claim(env, digest, view.visit_id, batch)
         settled = self.visit.settle(SettleBill(env.msgid, view.visit_id, lines, use_account),
                                     env.fixmedins_code)
         if settled.status is not VisitStatus.SETTLED or settled.split is None:
@@ -175,6 +174,26 @@ class SettlementTransactions(NationalBase):
             if view.status in STANDING:
                 raise Conflict("BATCH_SETTLED", f"this batch is settled as {message.msgid}: "
                                "cancel it (2208) before settling again", setl_id=message.msgid)
+
+    def _claim(self, env: Envelope, digest: str, mdtrt_id: str, batch: str) -> None:
+        """Write the 2207 down as the batch's one open settlement, or refuse: decided under the
+        visit's lock, so two 2207s with different msgids racing for one batch cannot both
+        settle. Kept before the home region is asked: a 2601 of this msgid finds it whatever
+        happens next, and a crash after it leaves an open message and no money moved."""
+        message = self._message(env, digest, None, mdtrt_id, batch)
+        with self.store.write() as tx:
+            tx.lock_visit(mdtrt_id)
+            for other in tx.batch_settlements(mdtrt_id, batch):
+                if other.msgid == env.msgid or other.reversal is not None:
+                    continue
+                stored = tx.visit_settlement(other.msgid)
+                if stored is None or VisitStatus(stored.status) in UNRESOLVED:
+                    raise Unavailable("BATCH_UNRESOLVED", f"settlement {other.msgid} of this "
+                                      "batch is not resolved yet: retry it, or reverse it (2601)")
+                if VisitStatus(stored.status) in STANDING:
+                    raise Conflict("BATCH_SETTLED", f"this batch is settled as {other.msgid}: "
+                                   "cancel it (2208) before settling again", setl_id=other.msgid)
+            tx.add_national_message(message)
 
     def _setl_output(self, view: VisitView, record: VisitRecord, split: Mapping[str, Any],
                      batch: str, setl_id: str | None, moment: datetime) -> dict[str, Any]:
