@@ -7,50 +7,21 @@ loses answers by simply not reading them, as a hospital whose connection timed o
 
 from __future__ import annotations
 
-import json
 import threading
 from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
+from fault_helpers import Faults
 from national_helpers import Hospital, Visit, error_code
 from protocol_checks import assert_sides_agree, snapshot
 
 from network_fixtures import EMPLOYEE_ID, JINHUA, SHANGHAI, SmallNetwork, golden_lines
-from tongban.adapters.transport import FaultyTransport
 from tongban.entrypoints.api.embedded import create_network_app
 
 UNTOUCHED = {"deductible_used": 0, "fund_paid": 0, "admissions": 0, "account_balance": 2000}
 CHARGED = {"deductible_used": 7888, "fund_paid": 0, "admissions": 0, "account_balance": 0}
-
-
-class Faults:
-    def __init__(self, net: SmallNetwork) -> None:
-        runtime = net.network.nodes[SHANGHAI]
-        self.transport = FaultyTransport(runtime.exchange.transport)
-        runtime.exchange.transport = self.transport
-
-    @staticmethod
-    def _kind(kind: str, times: int) -> Callable[[str, bytes], bool]:
-        left = [times]
-
-        def matches(_endpoint: str, payload: bytes) -> bool:
-            if left[0] > 0 and json.loads(payload)["kind"] == kind:
-                left[0] -= 1
-                return True
-            return False
-
-        return matches
-
-    def lose_answer(self, kind: str) -> None:
-        self.transport.drop_answer = self._kind(kind, 1)
-
-    def home_down(self) -> None:
-        self.transport.drop_request = lambda endpoint, _payload: endpoint == f"inproc://{JINHUA}"
-
-    def heal(self) -> None:
-        self.transport.drop_request = self.transport.drop_answer = None
 
 
 @pytest.fixture
@@ -192,23 +163,29 @@ def test_a_crash_after_the_settle_was_written_down_leaves_it_reversible_or_retry
     assert net.person_state(JINHUA, EMPLOYEE_ID) == CHARGED
 
 
+def at_once(send: Callable[[Any], dict[str, Any]], items: list[Any]) -> list[dict[str, Any]]:
+    """Send each item from its own thread, all released together."""
+    barrier = threading.Barrier(len(items))
+    answers: list[dict[str, Any]] = []
+
+    def one(item: Any) -> None:
+        barrier.wait()
+        answers.append(send(item))
+
+    threads = [threading.Thread(target=one, args=(item,)) for item in items]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return answers
+
+
 def test_two_2207s_racing_for_one_batch_settle_it_once(net: SmallNetwork, his: Hospital) -> None:
     national = net.network.nodes[SHANGHAI].national
     for _ in range(4):
         visit = ready_visit(his)
         envelopes = [visit.settle_envelope(golden_lines()) for _ in range(2)]
-        barrier = threading.Barrier(2)
-        answers: list[dict[str, Any]] = []
-
-        def send(envelope: dict[str, Any]) -> None:
-            barrier.wait()
-            answers.append(national.handle(envelope, his.institution))
-
-        threads = [threading.Thread(target=send, args=(e,)) for e in envelopes]
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join()
+        answers = at_once(lambda e: national.handle(e, his.institution), envelopes)
         codes = sorted("OK" if a["infcode"] == 0 else error_code(a) for a in answers)
         assert codes[1] == "OK" and codes[0] in ("BATCH_SETTLED", "BATCH_UNRESOLVED"), codes
         # give the account back for the next round: cancel what settled
