@@ -233,6 +233,7 @@ def _serve(
     console.print(f"  Shanghai node API docs: {base}/nodes/310000/docs")
     console.print(f"  hub directory:          {base}/hub/v1/directory")
     console.print(f"  Shanghai node metrics:  {base}/nodes/310000/metrics")
+    console.print(f"  national interface:     {base}/nodes/310000/v1/national  (国家医保接口)")
     console.print(f"  a Shanghai hospital's API key ({sample}): {keys[sample]}")
     console.print(
         "  all hospital keys: demo-credentials.json in the data directory.  Ctrl-C stops."
