@@ -292,10 +292,13 @@ class EmbeddedNetwork:
     def node(self, region: str) -> NodeService:
         return self.nodes[region].service
 
-    def recover_all(self) -> dict[str, Any]:
-        """Start-up recovery on every node: resolve every settlement left unresolved, then
-        complete the national reversals (2601) that waited on a home region."""
-        reports = {code: n.service.visit.recover(everything=True) for code, n in self.nodes.items()}
+    def recover_all(self, everything: bool = True) -> dict[str, Any]:
+        """Recovery on every node: resolve every settlement left unresolved (at start-up,
+        ``everything``; on a schedule, only those past the grace period, so none in flight is
+        voided), then complete the national reversals (2601) that waited on a home region."""
+        reports = {
+            code: n.service.visit.recover(everything=everything) for code, n in self.nodes.items()
+        }
         for runtime in self.nodes.values():
             runtime.national.finish_reversals()
         return reports

@@ -408,10 +408,6 @@ def test_an_http_timeout_of_2207_before_the_home_committed_is_reversed_and_settl
     assert sorted(status for status, _home in seen.values()) == ["SETTLED", "VOIDED"]
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "bug in src/tongban/service_layer/visit_side.py: the first 2207's late commit answer "
-    "(_send_commit -> _apply_home_state -> _mark) overwrites the CANCELLED status that the "
-    "2601 reversal wrote meanwhile with SETTLED; Jinhua keeps it CANCELLED"))
 def test_an_http_timeout_of_2207_after_the_home_committed_is_reversed_and_settled_again(
     served: Served,
 ) -> None:

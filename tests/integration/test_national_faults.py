@@ -194,3 +194,77 @@ def test_two_2207s_racing_for_one_batch_settle_it_once(net: SmallNetwork, his: H
                                  "psn_no": visit.psn_no}}, JINHUA)
         assert net.person_state(JINHUA, EMPLOYEE_ID) == UNTOUCHED
     assert_sides_agree(net)
+
+
+def test_a_reversal_landing_just_before_its_settle_is_written_stops_that_settle(
+    net: SmallNetwork, his: Hospital, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The 2601 arrives after the 2207 was written down, before its settlement row exists."""
+    national = net.network.nodes[SHANGHAI].national
+    visit = ready_visit(his)
+    late = visit.settle_envelope(golden_lines())
+    settle, answers = national.visit.settle, []
+
+    def reversal_first(*args: Any, **kwargs: Any) -> Any:
+        monkeypatch.setattr(national.visit, "settle", settle)
+        answers.append(national.handle(reverse_envelope(his, visit, late), his.institution))
+        return settle(*args, **kwargs)
+
+    monkeypatch.setattr(national.visit, "settle", reversal_first)
+    assert error_code(his.send(late)) == "MSGID_REVERSED"
+    assert answers[0]["infcode"] == 0
+    assert net.person_state(JINHUA, EMPLOYEE_ID) == UNTOUCHED
+    assert standing(his, visit)["infcode"] == 0
+    assert net.person_state(JINHUA, EMPLOYEE_ID) == CHARGED
+    assert_sides_agree(net)
+
+
+def test_a_reversal_landing_before_its_settle_is_written_down_stops_that_settle(
+    net: SmallNetwork, his: Hospital, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The 2601 arrives after the 2207 was checked as new, before it was written down."""
+    national = net.network.nodes[SHANGHAI].national
+    visit = ready_visit(his)
+    late = visit.settle_envelope(golden_lines())
+    repeat, answers = national._repeat, []
+
+    def reversal_between(*args: Any) -> Any:
+        monkeypatch.setattr(national, "_repeat", repeat)
+        seen = repeat(*args)
+        answers.append(national.handle(reverse_envelope(his, visit, late), his.institution))
+        return seen
+
+    monkeypatch.setattr(national, "_repeat", reversal_between)
+    assert error_code(his.send(late)) == "MSGID_REVERSED"
+    assert answers[0]["infcode"] == 0
+    assert net.person_state(JINHUA, EMPLOYEE_ID) == UNTOUCHED
+    assert standing(his, visit)["infcode"] == 0
+    assert net.person_state(JINHUA, EMPLOYEE_ID) == CHARGED
+
+
+def test_a_commit_answered_after_its_reversal_cancelled_it_does_not_settle_it_again(
+    net: SmallNetwork, his: Hospital, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The home commits; before its answer reaches the 2207, a 2601 resolves and cancels it."""
+    national = net.network.nodes[SHANGHAI].national
+    visit = ready_visit(his)
+    late = visit.settle_envelope(golden_lines())
+    apply, answers = national.visit._apply_home_state, []
+
+    def reversal_first(*args: Any) -> Any:
+        monkeypatch.setattr(national.visit, "_apply_home_state", apply)
+        answers.append(national.handle(reverse_envelope(his, visit, late), his.institution))
+        return apply(*args)
+
+    monkeypatch.setattr(national.visit, "_apply_home_state", reversal_first)
+    assert error_code(his.send(late)) == "MSGID_REVERSED"
+    assert answers[0]["infcode"] == 0
+    assert net.person_state(JINHUA, EMPLOYEE_ID) == UNTOUCHED
+    assert_sides_agree(net)  # CANCELLED on both sides, not SETTLED at Shanghai
+    assert standing(his, visit)["infcode"] == 0
+    assert net.person_state(JINHUA, EMPLOYEE_ID) == CHARGED
+
+
+def reverse_envelope(his: Hospital, visit: Visit, original: dict[str, Any]) -> dict[str, Any]:
+    return his.envelope("2601", {"data": {"psn_no": visit.psn_no, "omsgid": original["msgid"],
+                                          "oinfno": "2207"}}, JINHUA)

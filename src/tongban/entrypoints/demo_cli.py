@@ -247,7 +247,7 @@ def _serve(
 
     def recover_periodically() -> None:
         while not stop.wait(30):
-            for code, report in network.recover_all().items():
+            for code, report in network.recover_all(everything=False).items():
                 observe_recovery(app.state.node_metrics[code], report)
 
     threading.Thread(target=recover_periodically, daemon=True).start()

@@ -25,6 +25,7 @@ from tongban.service_layer.records import (
     RouteTotals,
     VisitRecord,
     VisitSettlementRecord,
+    VisitStatus,
 )
 
 Clock = Callable[[], datetime]  # timezone-aware "now"
@@ -131,6 +132,10 @@ class NodeTx(Protocol):
     def insert_visit_settlement(self, record: VisitSettlementRecord) -> bool: ...
 
     def update_visit_settlement(self, settlement_id: str, **values: Any) -> None: ...
+
+    def update_visit_settlement_from(
+        self, settlement_id: str, allowed: Iterable[VisitStatus], **values: Any
+    ) -> bool: ...
 
     def unresolved_settlements(self, created_before: datetime | None) -> list[str]: ...
 

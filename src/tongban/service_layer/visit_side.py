@@ -49,6 +49,10 @@ from tongban.service_layer.views import (
 )
 
 RECOVERY_GRACE = timedelta(seconds=30)  # scheduled recovery leaves in-flight settlements alone
+# The states a peer's answer may move a settlement from: a commit's outcome lands only on a
+# settlement still waiting for it; a cancel's on one not cancelled yet.
+IN_FLIGHT = (VisitStatus.PENDING, VisitStatus.UNKNOWN)
+NOT_CANCELLED = (*IN_FLIGHT, VisitStatus.SETTLED, VisitStatus.CANCELLING)
 
 
 class VisitSide:
@@ -243,9 +247,11 @@ class VisitSide:
             raise Forbidden(
                 "INSTITUTION_MISMATCH", "this settlement belongs to another institution"
             )
+        status = VisitStatus(record.status)
+        if status is VisitStatus.VOIDED and not record.content_hash:
+            raise Conflict("SETTLEMENT_VOIDED", "this id was voided before it was settled")
         if record.content_hash != digest:
             raise Conflict("ID_REUSED", "this settlement id was used with different content")
-        status = VisitStatus(record.status)
         if status in (VisitStatus.PENDING, VisitStatus.UNKNOWN):
             return self._send_commit(record)
         if status is VisitStatus.REFUSED:
@@ -260,12 +266,18 @@ class VisitSide:
         try:
             result = self.caller.call(record.home_region, "commit", body)
         except (Unavailable, MessageRejected):
-            return self._mark(sid, "commit", "UNKNOWN", status=VisitStatus.UNKNOWN)
+            return self._mark(sid, "commit", "UNKNOWN", IN_FLIGHT, status=VisitStatus.UNKNOWN)
         except TongbanError as exc:  # the home answered no: final for this id
             voided = exc.code == "SETTLEMENT_VOIDED"
             status = VisitStatus.VOIDED if voided else VisitStatus.REFUSED
             self._mark(
-                sid, "commit", exc.code, status=status, error_code=exc.code, error_detail=exc.detail
+                sid,
+                "commit",
+                exc.code,
+                IN_FLIGHT,
+                status=status,
+                error_code=exc.code,
+                error_detail=exc.detail,
             )
             raise
         return self._apply_home_state(sid, result)
@@ -284,12 +296,15 @@ class VisitSide:
             }
         home_status = result.get("status")
         if home_status == "COMMITTED":
-            return self._mark(sid, "commit", "COMMITTED", status=VisitStatus.SETTLED, **values)
+            return self._mark(
+                sid, "commit", "COMMITTED", IN_FLIGHT, status=VisitStatus.SETTLED, **values
+            )
         if home_status == "CANCELLED":
             return self._mark(
                 sid,
                 "cancel",
                 "CANCELLED",
+                NOT_CANCELLED,
                 status=VisitStatus.CANCELLED,
                 cancelled_at=_moment(result.get("cancelled_at")) or self.clock(),
                 **values,
@@ -299,11 +314,17 @@ class VisitSide:
                 sid,
                 "commit",
                 "REFUSED",
+                IN_FLIGHT,
                 status=VisitStatus.REFUSED,
                 error_code=result.get("error_code"),
             )
         return self._mark(
-            sid, "commit", "ABORTED", status=VisitStatus.VOIDED, error_code="SETTLEMENT_VOIDED"
+            sid,
+            "commit",
+            "ABORTED",
+            IN_FLIGHT,
+            status=VisitStatus.VOIDED,
+            error_code="SETTLEMENT_VOIDED",
         )
 
     # --- cancel (结算撤销) ------------------------------------------------------------------
@@ -337,11 +358,18 @@ class VisitSide:
         try:
             result = self.caller.call(record.home_region, "cancel", self._cancel_body(record, now))
         except (Unavailable, MessageRejected):
-            return self._mark(sid, "cancel", "UNKNOWN", status=VisitStatus.CANCELLING)
+            return self._mark(
+                sid, "cancel", "UNKNOWN", (VisitStatus.CANCELLING,), status=VisitStatus.CANCELLING
+            )
         # The home's cancel time, so both sides put the cancel in the same clearing period.
         cancelled_at = _moment(result.get("cancelled_at")) or self.clock()
         return self._mark(
-            sid, "cancel", "CANCELLED", status=VisitStatus.CANCELLED, cancelled_at=cancelled_at
+            sid,
+            "cancel",
+            "CANCELLED",
+            (VisitStatus.CANCELLING,),
+            status=VisitStatus.CANCELLED,
+            cancelled_at=cancelled_at,
         )
 
     # --- status and recovery ---------------------------------------------------------------
@@ -392,22 +420,59 @@ class VisitSide:
             return SettlementView.of(record)
         return self._resolve(settlement_id, record.home_region)
 
+    def void_unsent(self, settlement_id: str, visit_id: str, acting_for: str) -> bool:
+        """Spend an id no settlement has been written for yet (a reversal overtook its settle):
+        a settle with it is refused from now on. Nothing was sent home, so nothing is undone
+        there. False when a settlement with this id exists: it won the race and stands."""
+        sid = _settlement_id(settlement_id)
+        now = self.clock()
+        with self.store.write() as tx:
+            visit = self._own_visit(tx, visit_id, acting_for)
+            return tx.insert_visit_settlement(
+                VisitSettlementRecord(
+                    settlement_id=sid,
+                    visit_id=visit.visit_id,
+                    institution_code=visit.institution_code,
+                    home_region=visit.home_region,
+                    insutype=visit.insutype,
+                    status=VisitStatus.VOIDED,
+                    content_hash="",  # no content: any settle with this id is refused
+                    commit_body="",
+                    lines="[]",
+                    medfee_sumamt=0,
+                    settled_on=local_date(now),
+                    created_at=now,
+                    error_code="SETTLEMENT_VOIDED",
+                    error_detail="reversed before it was settled",
+                )
+            )
+
     def _resolve(self, sid: str, home_region: str) -> SettlementView:
         # The home keys ids by visit region: it always answers for this region's own id.
         result = self.caller.call(home_region, "resolve", {"settlement_id": sid})
         return self._apply_home_state(sid, result)
 
     # --- helpers --------------------------------------------------------------------------
-    def _mark(self, sid: str, kind: str, outcome: str, **values: Any) -> SettlementView:
+    def _mark(
+        self,
+        sid: str,
+        kind: str,
+        outcome: str,
+        allowed: tuple[VisitStatus, ...],
+        **values: Any,
+    ) -> SettlementView:
+        """Record a peer's answer: the new state only from one of the ``allowed`` states, so a
+        late answer (a commit answered after recovery settled and a cancel cancelled the id)
+        never takes a settlement back; the settlement as it now stands is returned."""
         now = self.clock()
         with self.store.write() as tx:
-            tx.update_visit_settlement(sid, **values)
+            moved = tx.update_visit_settlement_from(sid, allowed, **values)
             tx.outbox_answered(sid, kind, outcome, now)
             record = tx.visit_settlement(sid)
             assert record is not None
             # The money moves in the same transaction as the state that moves it (transfer
             # ids make a repeat a no-op); UNKNOWN, CANCELLING or REFUSED move none.
-            if values.get("status") in (VisitStatus.SETTLED, VisitStatus.CANCELLED):
+            if moved and values.get("status") in (VisitStatus.SETTLED, VisitStatus.CANCELLED):
                 tx.post(visit_postings_for(record), now)
         return SettlementView.of(record)
 

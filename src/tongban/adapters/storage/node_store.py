@@ -260,6 +260,20 @@ class NodeTransaction(NodeReportQueries, ResidentQueries, ConsoleQueries, Nation
         values = {k: (v.value if isinstance(v, VisitStatus) else v) for k, v in values.items()}
         self.conn.execute(sql.UPDATE_VISIT_SETTLEMENT, {"key": settlement_id, **values})
 
+    def update_visit_settlement_from(
+        self, settlement_id: str, allowed: Iterable[VisitStatus], **values: Any
+    ) -> bool:
+        """Update only while the status is one of ``allowed`` (checked by the UPDATE itself,
+        so a racing writer cannot slip between a read and this write); True when it did."""
+        c = t.visit_settlements.c
+        values = {k: (v.value if isinstance(v, VisitStatus) else v) for k, v in values.items()}
+        result = self.conn.execute(
+            update(t.visit_settlements)
+            .where(c.settlement_id == settlement_id, c.status.in_([s.value for s in allowed]))
+            .values(**values)
+        )
+        return bool(result.rowcount)
+
     def unresolved_settlements(self, created_before: datetime | None) -> list[str]:
         c = t.visit_settlements.c
         query = select(c.settlement_id).where(

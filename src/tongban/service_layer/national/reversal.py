@@ -77,8 +77,16 @@ class ReversalTransactions(NationalBase):
         except TongbanError as exc:
             if exc.code != "SETTLEMENT_NOT_FOUND":
                 raise
-            self._done(sid)  # written down but never sent home: nothing to undo
-            return
+            with self.store.read() as tx:
+                message = tx.national_message(sid)
+            # Written down but not settled (yet: the 2207 may be a moment behind): the id is
+            # spent at the visit node, atomically, so that it can no longer settle.
+            if message is None or message.mdtrt_id is None or self.visit.void_unsent(
+                sid, message.mdtrt_id, institution
+            ):
+                self._done(sid)
+                return
+            view = self.visit.status(sid, institution)  # the settle won: reverse it
         try:
             if view.status in (VisitStatus.PENDING, VisitStatus.UNKNOWN, VisitStatus.CANCELLING):
                 view = self.visit.resolve(sid, institution)

@@ -88,9 +88,15 @@ class SettlementTransactions(NationalBase):
         view, record, batch, lines, use_account = self._bill(env, data, env.infno == "2304")
         self._refuse_if_settled(env, view.visit_id, batch)
         self._claim(env, digest, view.visit_id, batch)
-        settled = self.visit.settle(SettleBill(env.msgid, view.visit_id, lines, use_account),
-                                    env.fixmedins_code)
+        try:
+            settled = self.visit.settle(
+                SettleBill(env.msgid, view.visit_id, lines, use_account), env.fixmedins_code
+            )
+        except TongbanError:
+            self._refuse_if_reversed(env.msgid)
+            raise
         if settled.status is not VisitStatus.SETTLED or settled.split is None:
+            self._refuse_if_reversed(env.msgid)
             raise _open(settled)
         output = self._setl_output(view, record, settled.split, batch, env.msgid,
                                    settled.settled_at or self.clock())
@@ -193,7 +199,17 @@ class SettlementTransactions(NationalBase):
                 if VisitStatus(stored.status) in STANDING:
                     raise Conflict("BATCH_SETTLED", f"this batch is settled as {other.msgid}: "
                                    "cancel it (2208) before settling again", setl_id=other.msgid)
-            tx.add_national_message(message)
+            if not tx.add_national_message(message):  # the same msgid, a moment earlier
+                earlier = tx.national_message(env.msgid)
+                if earlier is not None and earlier.reversal is not None:
+                    raise _reversed(env.msgid)
+
+    def _refuse_if_reversed(self, msgid: str) -> None:
+        """A settle that did not stand because a 2601 reversed it says so."""
+        with self.store.read() as tx:
+            message = tx.national_message(msgid)
+        if message is not None and message.reversal is not None:
+            raise _reversed(msgid)
 
     def _setl_output(self, view: VisitView, record: VisitRecord, split: Mapping[str, Any],
                      batch: str, setl_id: str | None, moment: datetime) -> dict[str, Any]:
@@ -222,6 +238,10 @@ def _kind(view: VisitView, inpatient: bool) -> None:
         hint = "2301-2305 serve inpatient stays" if not inpatient else "2204-2208 serve outpatients"
         raise InvalidInput("MED_TYPE_MISMATCH", f"visit {view.visit_id} is {view.med_type}: {hint}",
                            field="mdtrt_id")
+
+
+def _reversed(msgid: str) -> Conflict:
+    return Conflict("MSGID_REVERSED", f"{msgid} was reversed (2601): send a new msgid")
 
 
 def _content(row: FeeDetailRecord) -> tuple[Any, ...]:
