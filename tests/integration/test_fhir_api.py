@@ -430,3 +430,22 @@ def test_a_cleared_period_reads_as_payment_reconciliations_that_add_up_to_the_ne
         assert answer.status_code == status and outcome_code(answer) == code, answer.text
     nobody = client.get(f"/hub/fhir/PaymentReconciliation/{period}-{JINHUA}")
     assert nobody.status_code == 401 and outcome_code(nobody) == "OPERATOR_KEY_REQUIRED"
+
+
+def test_a_claim_the_home_policy_refuses_is_an_operation_outcome_and_reads_back_as_an_error(
+    client: TestClient, net: SmallNetwork
+) -> None:
+    visit_id = register(client, RESIDENT_ID)
+    before = net.person_state(JINHUA, RESIDENT_ID)
+    refused = post(client, "Claim/$submit", claim(visit_id, "fhir-unfiled-1",
+                                                  id_number=RESIDENT_ID))
+    assert refused.status_code == 422 and outcome_code(refused) == "FILING_REQUIRED"
+    assert refused.json()["issue"][0]["code"] == "business-rule"
+    stored = client.get(f"{FHIR}/ClaimResponse/fhir-unfiled-1", headers=auth())
+    assert stored.status_code == 200, stored.text
+    body = ClaimResponse.model_validate(stored.json())
+    assert body.outcome == "error" and "total" not in stored.json()
+    assert body.error[0].code.coding[0].code == "FILING_REQUIRED"
+    again = post(client, "Claim/$submit", claim(visit_id, "fhir-unfiled-1", id_number=RESIDENT_ID))
+    assert again.status_code == 422 and outcome_code(again) == "FILING_REQUIRED"  # stays refused
+    assert net.person_state(JINHUA, RESIDENT_ID) == before

@@ -64,7 +64,8 @@ MAX_ITEMS = 500  # as tongban's own API
 SETTLING_USE = "claim"
 PREVIEW_USES = ("predetermination", "preauthorization")
 _ITEM_CODE = re.compile(r"[A-Za-z0-9._-]{1,32}")  # tongban's own rule for catalogue codes
-_ENCOUNTER = re.compile(r"Encounter/([A-Za-z0-9._-]{1,64})")
+# Encounter/<visit id>, relative or as an absolute URL on this server (fhirpy writes either).
+_ENCOUNTER = re.compile(r"(?:.*/)?Encounter/([A-Za-z0-9._-]{1,64})")
 
 # The split's own pieces (tongban categories), with what they mean.
 TONGBAN_CATEGORIES = {
@@ -117,7 +118,7 @@ def claim_submission(data: Any, acting_for: str) -> ClaimSubmission:
             f"Claim.identifier: a claim to settle needs its settlement id (system "
             f"{SETTLEMENT_ID}), the key that makes a resubmission safe"
         )
-    lines, visits = _lines(claim)
+    lines, visit_id = _lines(claim)
     if claim.total is not None:
         total = fen_of_money(claim.total, "Claim.total")
         computed = sum(line_amount(line, i) for i, line in enumerate(lines))
@@ -129,7 +130,7 @@ def claim_submission(data: Any, acting_for: str) -> ClaimSubmission:
     return ClaimSubmission(
         use=str(claim.use),
         settlement_id=settlement_id,
-        visit_id=visits,
+        visit_id=visit_id,
         id_number=id_number,
         lines=lines,
         use_account=_use_account(claim),
