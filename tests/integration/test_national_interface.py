@@ -316,8 +316,9 @@ def test_malformed_envelopes_get_stable_codes(net: SmallNetwork, client: TestCli
     not_json = client.post("/nodes/310000/v1/national", content=b"{infno",
                            headers={**auth(), "content-type": "application/json"})
     assert not_json.status_code == 422 and not_json.json()["code"] == "MALFORMED_JSON"
-    array = client.post("/nodes/310000/v1/national", json=[good], headers=auth())
-    assert array.status_code == 200 and error_code(array.json()) == "BAD_ENVELOPE"
+    for odd in ([good], {**good, "infno": ["2207"]}, None, {**good, "input": "2207"}):
+        answer = client.post("/nodes/310000/v1/national", json=odd, headers=auth())
+        assert answer.status_code == 200 and error_code(answer.json()) == "BAD_ENVELOPE", odd
     assert snapshot(net) == before
 
 

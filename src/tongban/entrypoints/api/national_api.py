@@ -73,7 +73,9 @@ def national_router(
         if answer["infcode"] != 0:
             answer["err_msg"] = mask_ids(str(answer["err_msg"]))  # an ID number sent as an id
             code = request.state.problem_code = answer["err_msg"].split(":")[0]
-        metrics.national_answer(infno if infno in KNOWN_INFNOS else "other", code)
+        # a label only for transaction numbers (an infno sent as a list is not even hashable)
+        label = infno if isinstance(infno, str) and infno in KNOWN_INFNOS else "other"
+        metrics.national_answer(label, code)
         return answer
 
     return router
