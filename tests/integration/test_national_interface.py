@@ -286,6 +286,10 @@ def test_an_envelope_for_another_institution_region_or_person_is_refused(
     assert error_code(his.call("2207", {"data": other}, JINHUA)) == "PSN_NO_MISMATCH"
     not_her = {**data, "mdtrt_cert_no": NANJING_ID}
     assert error_code(his.call("2207", {"data": not_her}, JINHUA)) == "CERT_MISMATCH"
+    no_id = {**data, "mdtrt_cert_no": "王秀英"}
+    assert error_code(his.call("2207", {"data": no_id}, JINHUA)) == "INVALID_ID_NUMBER"
+    changed = fee_rows(visit.mdtrt_id, visit.psn_no, [{**golden_lines()[0], "quantity": "2"}])
+    assert error_code(his.call("2204", {"feedetail": changed}, JINHUA)) == "FEEDETL_SN_REUSED"
     wrong_type = {**data, "insutype": "390"}
     assert error_code(his.call("2207", {"data": wrong_type}, JINHUA)) == "INSUTYPE_MISMATCH"
     assert error_code(his.call("2207", {"data": {**data, "mdtrt_id": "nope"}}, JINHUA)

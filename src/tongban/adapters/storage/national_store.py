@@ -98,10 +98,13 @@ class NationalQueries:
         )
         return [record(FeeDetailRecord, row) for row in rows]
 
-    def add_fee_details(self, records: Iterable[FeeDetailRecord]) -> None:
-        rows = [_stored(asdict(r)) for r in records]
-        if rows:
-            self.conn.execute(sql.insert_into(t.national_fee_details), rows)
+    def add_fee_details(self, records: Iterable[FeeDetailRecord]) -> list[str]:
+        stmt = sql.insert_new(t.national_fee_details, self.conn.dialect.name)
+        return [
+            r.feedetl_sn
+            for r in records
+            if self.conn.execute(stmt, _stored(asdict(r))).first() is None
+        ]
 
     def delete_fee_details(self, mdtrt_id: str, feedetl_sns: Iterable[str]) -> int:
         sns = list(feedetl_sns)

@@ -16,6 +16,7 @@ from typing import Any
 from tongban.domain import national_fields as f
 from tongban.domain.calendar import SHANGHAI
 from tongban.domain.catalogue import BillLine, classify
+from tongban.domain.identifiers import parse_id_number
 from tongban.domain.national import Envelope, fen_of_wire, settlement_output, wire_of_fen
 from tongban.domain.policy import MedType
 from tongban.errors import Conflict, InvalidInput, TongbanError, Unavailable
@@ -51,20 +52,23 @@ class SettlementTransactions(NationalBase):
         batches = {WHOLE_STAY if inpatient else d.chrg_bchno for d in details}
         for batch in sorted(batches):
             self._refuse_if_settled(env, mdtrt_id, batch)
+        uploaded = [
+            FeeDetailRecord(mdtrt_id, d.feedetl_sn, env.fixmedins_code, d.chrg_bchno, env.msgid,
+                            d.code, str(d.quantity), d.unit_price, d.amount, now)
+            for d in details
+        ]
         with self.store.write() as tx:
-            stored = {d.feedetl_sn: d for d in tx.fee_details(mdtrt_id)}
-            new: list[FeeDetailRecord] = []
-            for d in details:
-                detail = FeeDetailRecord(mdtrt_id, d.feedetl_sn, env.fixmedins_code, d.chrg_bchno,
-                                      env.msgid, d.code, str(d.quantity), d.unit_price, d.amount,
-                                      now)
-                old = stored.get(d.feedetl_sn)
-                if old is None:
-                    new.append(detail)
-                elif _content(old) != _content(detail):
-                    raise Conflict("FEEDETL_SN_REUSED", f"feedetl_sn {d.feedetl_sn} was uploaded "
-                                   "with other content: reverse that upload (2601) first")
-            tx.add_fee_details(new)
+            # Rows already there (a repeat, or a racing upload) must be the same rows.
+            existed = set(tx.add_fee_details(uploaded))
+            if existed:
+                stored = {d.feedetl_sn: d for d in tx.fee_details(mdtrt_id)}
+                for detail in uploaded:
+                    if detail.feedetl_sn in existed and (
+                        _content(stored[detail.feedetl_sn]) != _content(detail)
+                    ):
+                        raise Conflict("FEEDETL_SN_REUSED", f"feedetl_sn {detail.feedetl_sn} "
+                                       "was uploaded with other content: reverse that upload "
+                                       "(2601) first")
         result = []
         for d, line in zip(details, bill.lines, strict=True):
             item = catalogue.get(d.code)
@@ -130,7 +134,9 @@ class SettlementTransactions(NationalBase):
         _kind(view, inpatient)
         self._same_person(data, record.pseudonym, "data.")
         id_number = f.certificate(data, "data.")
-        if id_number is not None and self.visit.pseudonym_of(id_number.upper()) != record.pseudonym:
+        if id_number is not None and self.visit.pseudonym_of(
+            parse_id_number(id_number).number
+        ) != record.pseudonym:
             raise InvalidInput("CERT_MISMATCH", "data.mdtrt_cert_no is not this visit's person",
                                field="data.mdtrt_cert_no")
         kind = f.med_type(data, where="data.")
