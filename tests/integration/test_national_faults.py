@@ -268,3 +268,27 @@ def test_a_commit_answered_after_its_reversal_cancelled_it_does_not_settle_it_ag
 def reverse_envelope(his: Hospital, visit: Visit, original: dict[str, Any]) -> dict[str, Any]:
     return his.envelope("2601", {"data": {"psn_no": visit.psn_no, "omsgid": original["msgid"],
                                           "oinfno": "2207"}}, JINHUA)
+
+
+def test_a_settle_slipping_in_while_its_reversal_leaves_a_tombstone_is_still_reversed(
+    net: SmallNetwork, his: Hospital, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The 2601 finds no such msgid; the 2207 settles before its tombstone is written."""
+    national = net.network.nodes[SHANGHAI].national
+    visit = ready_visit(his)
+    late = visit.settle_envelope(golden_lines())
+    tombstone, answers = national._tombstone, []
+
+    def settle_first(*args: Any) -> Any:
+        monkeypatch.setattr(national, "_tombstone", tombstone)
+        answers.append(national.handle(late, his.institution))
+        return tombstone(*args)
+
+    monkeypatch.setattr(national, "_tombstone", settle_first)
+    assert reverse(his, visit, late["msgid"])["infcode"] == 0
+    assert answers[0]["infcode"] == 0  # it did settle, a moment before it was reversed
+    assert net.person_state(JINHUA, EMPLOYEE_ID) == UNTOUCHED
+    assert error_code(his.send(late)) == "MSGID_REVERSED"
+    assert standing(his, visit)["infcode"] == 0
+    assert net.person_state(JINHUA, EMPLOYEE_ID) == CHARGED
+    assert_sides_agree(net)

@@ -33,26 +33,24 @@ class ReversalTransactions(NationalBase):
                                field="data.oinfno")
         with self.store.read() as tx:
             original = tx.national_message(omsgid)
-        if original is not None and original.institution_code != env.fixmedins_code:
-            raise InvalidInput("OMSGID_NOT_YOURS", "omsgid was not sent by this institution",
-                               field="data.omsgid")
-        if original is not None and original.infno != oinfno:
-            raise InvalidInput("OINFNO_MISMATCH", f"{omsgid} was a {original.infno}, not "
-                               f"{oinfno}", field="data.oinfno")
         if original is None:
             if not omsgid.startswith(env.fixmedins_code):
                 raise InvalidInput("OMSGID_NOT_YOURS", "omsgid starts with the institution code",
                                    field="data.omsgid")
-            self._tombstone(env, omsgid, oinfno)
-        elif original.reversal != "DONE":
-            with self.store.write() as tx:
-                tx.set_national_reversal(omsgid, "PENDING", env.msgid)
-            if oinfno in SETTLES:
-                self._reverse_settlement(omsgid, env.fixmedins_code)
-            elif oinfno in UPLOADS:
-                self._reverse_upload(original)
-            else:
-                self._reverse_registration(original)
+            if not self._tombstone(env, omsgid, oinfno):  # the original, a moment ahead
+                with self.store.read() as tx:
+                    original = tx.national_message(omsgid)
+        if original is not None:
+            if original.institution_code != env.fixmedins_code:
+                raise InvalidInput("OMSGID_NOT_YOURS", "omsgid was not sent by this institution",
+                                   field="data.omsgid")
+            if original.infno != oinfno:
+                raise InvalidInput("OINFNO_MISMATCH", f"{omsgid} was a {original.infno}, not "
+                                   f"{oinfno}", field="data.oinfno")
+            if original.reversal != "DONE":
+                with self.store.write() as tx:
+                    tx.set_national_reversal(omsgid, "PENDING", env.msgid)
+                self._carry_out(original)
         self._record(env, digest, {})
         return {}
 
@@ -64,11 +62,19 @@ class ReversalTransactions(NationalBase):
         done = []
         for message in pending:
             try:
-                self._reverse_settlement(message.msgid, message.institution_code)
+                self._carry_out(message)
             except TongbanError:
                 continue
             done.append(message.msgid)
         return done
+
+    def _carry_out(self, original: MessageRecord) -> None:
+        if original.infno in SETTLES:
+            self._reverse_settlement(original.msgid, original.institution_code)
+        elif original.infno in UPLOADS:
+            self._reverse_upload(original)
+        else:
+            self._reverse_registration(original)
 
     # --- each kind ------------------------------------------------------------------------
     def _reverse_settlement(self, sid: str, institution: str) -> None:
@@ -137,9 +143,10 @@ class ReversalTransactions(NationalBase):
                 raise Conflict("BATCH_SETTLED", f"settlement {message.msgid} stands on it: "
                                "cancel it (2208) first", setl_id=message.msgid)
 
-    def _tombstone(self, env: Envelope, omsgid: str, oinfno: str) -> None:
+    def _tombstone(self, env: Envelope, omsgid: str, oinfno: str) -> bool:
+        """Keep a reversed msgid this node has not seen; False when it has, after all."""
         with self.store.write() as tx:
-            tx.add_national_message(MessageRecord(
+            return tx.add_national_message(MessageRecord(
                 msgid=omsgid, institution_code=env.fixmedins_code, infno=oinfno,
                 content_hash="", mdtrt_id=None, chrg_bchno=None, answer=None,
                 reversal="DONE", reversed_by=env.msgid, received_at=self.clock(),
