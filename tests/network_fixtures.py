@@ -7,11 +7,17 @@ cases, so expected figures can be worked out by hand from DESIGN.md §4.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import socket
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from pathlib import Path
 from typing import Any
+
+import uvicorn
 
 from tongban.adapters.code_sender import MemoryCodeSender
 from tongban.adapters.transport import Transport
@@ -164,3 +170,24 @@ def resident_auth(net: SmallNetwork, post: Callable[..., Any], id_number: str,
                    json={"challenge_id": challenge_id, "code": net.sent_code(region, challenge_id)})
     assert session.status_code == 201, session.text
     return {"Authorization": f"Bearer {session.json()['token']}"}
+
+
+@contextmanager
+def live_server(app: Any) -> Iterator[str]:
+    """Serve ``app`` with uvicorn on a free 127.0.0.1 port in a background thread; its URL."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.bind(("127.0.0.1", 0))
+    port = sock.getsockname()[1]
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 10
+    while not server.started:
+        assert thread.is_alive() and time.monotonic() < deadline, "uvicorn did not start"
+        time.sleep(0.01)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(10)
+        sock.close()

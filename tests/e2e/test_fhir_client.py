@@ -10,9 +10,6 @@ amounts are compared with what the node's own REST API says.
 
 from __future__ import annotations
 
-import socket
-import threading
-import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -21,7 +18,6 @@ from typing import Any
 
 import httpx
 import pytest
-import uvicorn
 from fhir.resources.R4B.bundle import Bundle
 from fhir.resources.R4B.capabilitystatement import CapabilityStatement
 from fhir.resources.R4B.claimresponse import ClaimResponse
@@ -41,6 +37,7 @@ from network_fixtures import (
     SHANGHAI,
     SmallNetwork,
     build_small_network,
+    live_server,
 )
 from tongban.domain.clearing import Period
 from tongban.entrypoints.api.embedded import create_network_app
@@ -50,22 +47,10 @@ from tongban.service_layer.operators import OperatorKeys, new_operator_key
 @pytest.fixture
 def served(tmp_path: Path) -> Iterator[tuple[SmallNetwork, str]]:
     net = build_small_network(tmp_path)
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.bind(("127.0.0.1", 0))
-    app = create_network_app(net.network)
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", log_level="warning"))
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not server.started:
-        assert thread.is_alive() and time.monotonic() < deadline, "uvicorn did not start"
-        time.sleep(0.01)
     try:
-        yield net, f"http://127.0.0.1:{sock.getsockname()[1]}"
+        with live_server(create_network_app(net.network)) as base:
+            yield net, base
     finally:
-        server.should_exit = True
-        thread.join(10)
-        sock.close()
         net.close()
 
 

@@ -15,7 +15,6 @@ import json
 import os
 import re
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -27,7 +26,6 @@ from typing import Any
 
 import httpx
 import pytest
-import uvicorn
 from sqlalchemy import select
 
 from network_fixtures import (
@@ -41,6 +39,7 @@ from network_fixtures import (
     auth,
     build_small_network,
     golden_lines,
+    live_server,
 )
 from tongban.adapters.storage import schema
 from tongban.adapters.transport import FaultyTransport, Transport
@@ -145,25 +144,12 @@ class Served:
 @pytest.fixture
 def served(tmp_path: Path) -> Iterator[Served]:
     net = build_small_network(tmp_path / "net")
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.bind(("127.0.0.1", 0))
-    port = sock.getsockname()[1]
-    server = uvicorn.Server(uvicorn.Config(create_network_app(net.network), host="127.0.0.1",
-                                           port=port, log_level="warning"))
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not server.started:
-        assert thread.is_alive() and time.monotonic() < deadline, "uvicorn did not start"
-        time.sleep(0.01)
     work = tmp_path / "his"
     work.mkdir()
     try:
-        yield Served(net, f"http://127.0.0.1:{port}/nodes/{SHANGHAI}", work)
+        with live_server(create_network_app(net.network)) as base:
+            yield Served(net, f"{base}/nodes/{SHANGHAI}", work)
     finally:
-        server.should_exit = True
-        thread.join(10)
-        sock.close()
         net.close()
 
 

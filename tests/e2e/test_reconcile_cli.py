@@ -14,8 +14,6 @@ import os
 import socket
 import subprocess
 import sys
-import threading
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -24,7 +22,6 @@ from typing import Any
 
 import httpx
 import pytest
-import uvicorn
 
 from network_fixtures import (
     EMPLOYEE_ID,
@@ -35,6 +32,7 @@ from network_fixtures import (
     auth,
     build_small_network,
     golden_lines,
+    live_server,
 )
 from tongban.domain.calendar import SHANGHAI as SHANGHAI_TIME
 from tongban.entrypoints.api.embedded import create_network_app
@@ -60,31 +58,19 @@ def free_socket() -> socket.socket:
 @pytest.fixture(scope="module")
 def node(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Node]:
     net = build_small_network(tmp_path_factory.mktemp("reconcile"))
-    sock = free_socket()
-    port = sock.getsockname()[1]
-    app = create_network_app(net.network)
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not server.started:
-        assert thread.is_alive() and time.monotonic() < deadline, "uvicorn did not start"
-        time.sleep(0.01)
-    base = f"http://127.0.0.1:{port}/nodes/{SHANGHAI}"
     try:
-        with httpx.Client(base_url=f"{base}/v1", headers=auth(), timeout=30) as his:
-            books = [
-                settle(his, "cli-001", EMPLOYEE_ID, golden_lines()),
-                settle(his, "cli-002", NANJING_ID, CONSULT),
-                settle(his, "cli-003", NANJING_ID, CONSULT * 3),
-            ]
-            assert his.post("/settlements/cli-002/cancel").json()["status"] == "CANCELLED"
-            books.append({**books[1], "event": "cancel"})
-        yield Node(base, books, datetime.now(SHANGHAI_TIME).date().isoformat())
+        with live_server(create_network_app(net.network)) as url:
+            base = f"{url}/nodes/{SHANGHAI}"
+            with httpx.Client(base_url=f"{base}/v1", headers=auth(), timeout=30) as his:
+                books = [
+                    settle(his, "cli-001", EMPLOYEE_ID, golden_lines()),
+                    settle(his, "cli-002", NANJING_ID, CONSULT),
+                    settle(his, "cli-003", NANJING_ID, CONSULT * 3),
+                ]
+                assert his.post("/settlements/cli-002/cancel").json()["status"] == "CANCELLED"
+                books.append({**books[1], "event": "cancel"})
+            yield Node(base, books, datetime.now(SHANGHAI_TIME).date().isoformat())
     finally:
-        server.should_exit = True
-        thread.join(10)
-        sock.close()
         net.close()
 
 

@@ -13,7 +13,6 @@ their commit order with the pure rules of DESIGN.md §4.1-4.2 (``classify``, ``c
 from __future__ import annotations
 
 import json
-import socket
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -26,7 +25,6 @@ from functools import partial
 from typing import Any, TypeVar
 
 import httpx
-import uvicorn
 from sqlalchemy import text
 
 from network_fixtures import (
@@ -88,27 +86,6 @@ def prepare_network(net: SmallNetwork, base_url: str) -> None:
         headers=resident_auth(net, httpx.post, BUSY_ID, base=base_url),
     )
     assert filing.status_code == 201, filing.text
-
-
-@contextmanager
-def live_server(app: Any) -> Iterator[str]:
-    """Serve ``app`` with uvicorn on a free 127.0.0.1 port in a background thread."""
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.bind(("127.0.0.1", 0))
-    port = sock.getsockname()[1]
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not server.started:
-        assert thread.is_alive() and time.monotonic() < deadline, "uvicorn did not start"
-        time.sleep(0.01)
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        thread.join(10)
-        sock.close()
 
 
 @dataclass(frozen=True)

@@ -35,7 +35,6 @@ from concurrency_helpers import (
     figures_of,
     home_records,
     huge_lines,
-    live_server,
     patient_busy,
     prepare_network,
     replay_in_commit_order,
@@ -49,7 +48,7 @@ from concurrency_helpers import (
 )
 from protocol_checks import assert_problem, assert_sides_agree, home_statuses, visit_statuses
 
-from network_fixtures import JINHUA, NANJING, RUIJIN, SHANGHAI, SmallNetwork
+from network_fixtures import JINHUA, NANJING, RUIJIN, SHANGHAI, SmallNetwork, live_server
 from tongban.domain.policy import MedType, PersonState, StateDelta, apply_delta, commit_delta
 from tongban.entrypoints.api.embedded import create_network_app
 from tongban.service_layer import wire
