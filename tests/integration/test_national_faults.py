@@ -7,6 +7,8 @@ loses answers by simply not reading them, as a hospital whose connection timed o
 
 from __future__ import annotations
 
+import json
+import os
 import threading
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -163,6 +165,9 @@ def test_a_crash_after_the_settle_was_written_down_leaves_it_reversible_or_retry
     assert net.person_state(JINHUA, EMPLOYEE_ID) == CHARGED
 
 
+ROUNDS = int(os.environ.get("TONGBAN_RACE_ROUNDS", "6"))
+
+
 def at_once(send: Callable[[Any], dict[str, Any]], items: list[Any]) -> list[dict[str, Any]]:
     """Send each item from its own thread, all released together."""
     barrier = threading.Barrier(len(items))
@@ -182,7 +187,7 @@ def at_once(send: Callable[[Any], dict[str, Any]], items: list[Any]) -> list[dic
 
 def test_two_2207s_racing_for_one_batch_settle_it_once(net: SmallNetwork, his: Hospital) -> None:
     national = net.network.nodes[SHANGHAI].national
-    for _ in range(4):
+    for _ in range(ROUNDS):
         visit = ready_visit(his)
         envelopes = [visit.settle_envelope(golden_lines()) for _ in range(2)]
         answers = at_once(lambda e: national.handle(e, his.institution), envelopes)
@@ -290,5 +295,26 @@ def test_a_settle_slipping_in_while_its_reversal_leaves_a_tombstone_is_still_rev
     assert net.person_state(JINHUA, EMPLOYEE_ID) == UNTOUCHED
     assert error_code(his.send(late)) == "MSGID_REVERSED"
     assert standing(his, visit)["infcode"] == 0
+    assert net.person_state(JINHUA, EMPLOYEE_ID) == CHARGED
+    assert_sides_agree(net)
+
+
+def test_a_second_2207_while_the_first_is_on_its_way_neither_voids_it_nor_settles_twice(
+    net: SmallNetwork, faults: Faults, his: Hospital
+) -> None:
+    national = net.network.nodes[SHANGHAI].national
+    visit = ready_visit(his)
+    first, second = (visit.settle_envelope(golden_lines()) for _ in range(2))
+    answers: list[dict[str, Any]] = []
+
+    def meanwhile(_endpoint: str, payload: bytes) -> bool:
+        if json.loads(payload)["kind"] == "commit" and not answers:  # the first commit's
+            answers.append(national.handle(second, his.institution))
+        return False  # nothing is lost: the first commit goes on to the home region
+
+    faults.transport.drop_request = meanwhile
+    settled = his.send(first)
+    assert settled["infcode"] == 0, settled["err_msg"]
+    assert error_code(answers[0]) == "BATCH_UNRESOLVED"
     assert net.person_state(JINHUA, EMPLOYEE_ID) == CHARGED
     assert_sides_agree(net)

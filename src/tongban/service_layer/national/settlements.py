@@ -19,7 +19,7 @@ from tongban.domain.catalogue import BillLine, classify
 from tongban.domain.identifiers import parse_id_number
 from tongban.domain.national import Envelope, fen_of_wire, settlement_output, wire_of_fen
 from tongban.domain.policy import MedType
-from tongban.errors import Conflict, InvalidInput, TongbanError, Unavailable
+from tongban.errors import Conflict, InvalidInput, NotFound, TongbanError, Unavailable
 from tongban.service_layer.commands import PreviewBill, SettleBill
 from tongban.service_layer.national.base import NationalBase
 from tongban.service_layer.national.ports import FeeDetailRecord
@@ -169,20 +169,27 @@ class SettlementTransactions(NationalBase):
 
     def _refuse_if_settled(self, env: Envelope, mdtrt_id: str, batch: str) -> None:
         """A batch with a standing settlement of another msgid is not settled (or changed)
-        again; one the home region has not answered for is first asked after."""
+        again. One whose commit went unanswered (UNKNOWN) is first asked after; one still in
+        flight (PENDING) is left alone, as recovery leaves it: asking the home now would void
+        a settle that is about to land."""
         with self.store.read() as tx:
             earlier = [m for m in tx.batch_settlements(mdtrt_id, batch) if m.msgid != env.msgid]
+        unresolved = Unavailable("BATCH_UNRESOLVED", "an earlier settlement of this batch waits "
+                                 "on the home region: retry it, or reverse it (2601)")
         for message in earlier:
             if message.reversal is not None:
                 continue  # reversed (or being reversed): it will not stand
             try:
-                view = self.visit.resolve(message.msgid, env.fixmedins_code)
-            except TongbanError as exc:
-                if exc.code == "SETTLEMENT_NOT_FOUND":
-                    continue  # the node crashed before the settlement was written
-                raise Unavailable("BATCH_UNRESOLVED", f"settlement {message.msgid} of this "
-                                  "batch waits on the home region: retry, or reverse it "
-                                  "(2601)") from None
+                view = self.visit.status(message.msgid, env.fixmedins_code)
+            except NotFound:
+                continue  # the node crashed before the settlement was written
+            if view.status is VisitStatus.PENDING:
+                raise unresolved
+            if view.status in (VisitStatus.UNKNOWN, VisitStatus.CANCELLING):
+                try:
+                    view = self.visit.resolve(message.msgid, env.fixmedins_code)
+                except TongbanError:
+                    raise unresolved from None
             if view.status in STANDING:
                 raise Conflict("BATCH_SETTLED", f"this batch is settled as {message.msgid}: "
                                "cancel it (2208) before settling again", setl_id=message.msgid)
