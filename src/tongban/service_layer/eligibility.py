@@ -17,12 +17,18 @@ from decimal import Decimal
 
 from tongban.domain.calendar import local_date
 from tongban.domain.catalogue import BillPieces
-from tongban.domain.identifiers import mask_id_number, parse_id_number, parse_institution_code
+from tongban.domain.identifiers import (
+    ResidentId,
+    mask_id_number,
+    parse_id_number,
+    parse_institution_code,
+)
 from tongban.domain.policy import MedType
 from tongban.errors import Forbidden, NotFound, Refused
 from tongban.service_layer import wire
 from tongban.service_layer.ports import Caller, Clock
 from tongban.service_layer.records import InstitutionRecord
+from tongban.service_layer.views import PersonAtHome
 
 # The home's refusals that answer "not this way" for one med_type rather than fail the check.
 BENEFIT_REFUSALS = frozenset({"FILING_REQUIRED", "NO_POLICY"})
@@ -68,13 +74,15 @@ class Eligibility:
         caller: Caller,
         pseudonym_of: Callable[[str], str],
         locate: Callable[[str], str],
+        ask_home: Callable[[ResidentId, str, str, date, bool], PersonAtHome],
         institution: Callable[[str], InstitutionRecord | None],
         clock: Clock,
     ) -> None:
         self.region = region
-        self.caller = caller
+        self.caller = caller  # for the home's quote
         self.pseudonym_of = pseudonym_of
         self.locate = locate
+        self.ask_home = ask_home
         self.institution = institution
         self.clock = clock
 
@@ -97,28 +105,19 @@ class Eligibility:
         if home == self.region:
             return Coverage(False, "NOT_CROSS_REGION", masked, on, home_region=home)
         try:
-            info = self.caller.call(
-                home,
-                "person",
-                {
-                    "pseudonym": pseudonym,
-                    "visit_date": on.isoformat(),
-                    "emergency": command.emergency,
-                },
-            )
+            at_home = self.ask_home(resident, pseudonym, home, on, command.emergency)
         except NotFound as exc:  # the locator's region no longer insures her
             return Coverage(False, exc.code, masked, on, home_region=home)
-        balance = info.get("account_balance")
         person = Coverage(
             covered=institution.enabled,
             reason=None if institution.enabled else "INSTITUTION_NOT_ENABLED",
-            masked_id=str(info["masked_id"]),
+            masked_id=at_home.masked_id,
             on=on,
             home_region=home,
-            insutype=str(info["insutype"]),
-            masked_name=str(info["masked_name"]),
-            filed=tuple(str(c) for c in info.get("filed", ())),
-            account_balance=balance if type(balance) is int else None,
+            insutype=at_home.insutype,
+            masked_name=at_home.masked_name,
+            filed=at_home.filed,
+            account_balance=at_home.account_balance,
         )
         if not institution.enabled:
             return person

@@ -6,10 +6,11 @@ from __future__ import annotations
 import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import replace
+from datetime import date
 
 from tongban.domain.calendar import local_date
 from tongban.domain.catalogue import CatalogueItem
-from tongban.domain.identifiers import parse_id_number, parse_institution_code
+from tongban.domain.identifiers import ResidentId, parse_id_number, parse_institution_code
 from tongban.domain.policy import MedType
 from tongban.errors import Forbidden, InvalidInput, NotFound, Refused
 from tongban.service_layer.commands import RegisterVisit
@@ -48,14 +49,16 @@ class VisitRegistration:
         home = self.locate(pseudonym)
         if home == self.region:
             raise Refused("NOT_CROSS_REGION", "the person is insured here: settle locally")
+        return self.ask_home(resident, pseudonym, home, local_date(now), emergency)
+
+    def ask_home(
+        self, resident: ResidentId, pseudonym: str, home: str, on: date, emergency: bool
+    ) -> PersonAtHome:
+        """What her home region says of her for a visit on ``on`` (the signed "person" call)."""
         info = self.caller.call(
             home,
             "person",
-            {
-                "pseudonym": pseudonym,
-                "visit_date": local_date(now).isoformat(),
-                "emergency": emergency,
-            },
+            {"pseudonym": pseudonym, "visit_date": on.isoformat(), "emergency": emergency},
         )
         return PersonAtHome(
             resident=resident,

@@ -70,6 +70,7 @@ def fhir_router(service: NodeService, metrics: NodeMetrics) -> APIRouter:
         service.caller,
         service.pseudonym_of,
         service.visit.locate,
+        service.visit.ask_home,
         service.visit.institution,
         service.clock,
     )

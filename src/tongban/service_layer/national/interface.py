@@ -13,6 +13,7 @@ import json
 import threading
 from collections.abc import Callable
 from datetime import datetime
+from functools import cached_property
 from typing import Any
 
 from tongban.domain.calendar import SHANGHAI
@@ -35,6 +36,7 @@ class NationalInterface(
     _serials = itertools.count(1)
     _serial_lock = threading.Lock()
 
+    @cached_property
     def transactions(self) -> dict[str, Handler]:
         """infno → handler: what tongban answers (others are UNSUPPORTED_INFNO)."""
         return {
@@ -84,10 +86,10 @@ class NationalInterface(
             raise InvalidInput("MDTRTAREA_MISMATCH", f"this is the node of {self.region}; "
                                f"mdtrtarea_admvs says {env.mdtrtarea_admvs}",
                                field="mdtrtarea_admvs")
-        handler = self.transactions().get(env.infno)
+        handler = self.transactions.get(env.infno)
         if handler is None:
             raise InvalidInput("UNSUPPORTED_INFNO", f"tongban does not carry out {env.infno}; "
-                               f"it answers {', '.join(self.transactions())}", field="infno")
+                               f"it answers {', '.join(self.transactions)}", field="infno")
         return handler
 
     def _repeat(self, env: Envelope, digest: str) -> dict[str, Any] | None:

@@ -9,7 +9,7 @@ One fee batch (门诊 chrg_bchno; a whole stay for 住院) has at most one stand
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import UTC, datetime
+from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
@@ -121,7 +121,7 @@ class SettlementTransactions(NationalBase):
         cancelled = self.visit.cancel(setl_id, env.fixmedins_code)
         if cancelled.status is not VisitStatus.CANCELLED:
             raise _open(cancelled)
-        output = {"setlinfo": _reversed_amounts(cancelled, record)}
+        output = {"setlinfo": _reversed_amounts(cancelled, record, self.clock())}
         self._record(env, digest, output, mdtrt_id=mdtrt_id)
         return output
 
@@ -280,7 +280,8 @@ def _open(view: SettlementView) -> TongbanError:
     return Conflict("NOT_SETTLED", f"{view.settlement_id} is {view.status.value}")
 
 
-def _reversed_amounts(view: SettlementView, record: VisitRecord) -> dict[str, Any]:
+def _reversed_amounts(view: SettlementView, record: VisitRecord, moment: datetime
+                      ) -> dict[str, Any]:
     """2208's answer: the cancelled settlement's amounts negated (the refund row)."""
     split = view.split or {}
     out: dict[str, Any] = {
@@ -288,7 +289,7 @@ def _reversed_amounts(view: SettlementView, record: VisitRecord) -> dict[str, An
         "mdtrt_id": view.visit_id,
         "psn_no": f.psn_no_of(record.pseudonym),
         "refd_setl_flag": "1",
-        "setl_time": f.national_time((view.cancelled_at or datetime.now(UTC)).astimezone(SHANGHAI)),
+        "setl_time": f.national_time((view.cancelled_at or moment).astimezone(SHANGHAI)),
     }
     for name in ("medfee_sumamt", "hifp_pay", "acct_pay", "psn_part_amt", "psn_cash_pay"):
         out[name] = wire_of_fen(-int(split.get(name, 0)))

@@ -34,8 +34,8 @@ class VisitTransactions(NationalBase):
     def register_outpatient(self, env: Envelope, digest: str) -> dict[str, Any]:
         """2201 门诊挂号: the visit's mdtrt_id is tongban's visit id."""
         data = f.section(env.input, "data")
-        visit_id = self._register(env, data, MedType.OUTPATIENT, False, "data.")
-        output = {"data": {"mdtrt_id": visit_id, "psn_no": self._psn_no(visit_id),
+        visit_id, psn_no = self._register(env, data, MedType.OUTPATIENT, False, "data.")
+        output = {"data": {"mdtrt_id": visit_id, "psn_no": psn_no,
                            "ipt_otp_no": f.text(data, "ipt_otp_no", required=False) or ""}}
         self._record(env, digest, output, mdtrt_id=visit_id)
         return output
@@ -47,8 +47,8 @@ class VisitTransactions(NationalBase):
         if kind is not None and kind[0] is not MedType.INPATIENT:
             raise f.bad("mdtrtinfo.med_type", "2401 admits inpatients (21-24)", "MED_TYPE_MISMATCH")
         emergency = kind[1] if kind else False
-        visit_id = self._register(env, info, MedType.INPATIENT, emergency, "mdtrtinfo.")
-        output = {"result": {"mdtrt_id": visit_id, "psn_no": self._psn_no(visit_id),
+        visit_id, psn_no = self._register(env, info, MedType.INPATIENT, emergency, "mdtrtinfo.")
+        output = {"result": {"mdtrt_id": visit_id, "psn_no": psn_no,
                              "ipt_otp_no": f.text(info, "ipt_no", required=False) or ""}}
         self._record(env, digest, output, mdtrt_id=visit_id)
         return output
@@ -83,7 +83,8 @@ class VisitTransactions(NationalBase):
 
     # --- helpers --------------------------------------------------------------------------
     def _register(self, env: Envelope, obj: Mapping[str, Any], med_type: MedType,
-                  emergency: bool, where: str) -> str:
+                  emergency: bool, where: str) -> tuple[str, str]:
+        """Register the visit; its mdtrt_id and the person's psn_no."""
         id_number = f.certificate(obj, where)
         if id_number is None:
             raise f.bad(f"{where}mdtrt_cert_no", "send mdtrt_cert_type 02 with the ID number")
@@ -94,13 +95,8 @@ class VisitTransactions(NationalBase):
         if insutype is not None and insutype != person.insutype:
             raise InvalidInput("INSUTYPE_MISMATCH", f"{where}insutype {insutype} is not the "
                                f"person's ({person.insutype})", field=f"{where}insutype")
-        return self.visit.register_person(person, med_type, emergency, env.fixmedins_code).visit_id
-
-    def _psn_no(self, visit_id: str) -> str:
-        with self.store.read() as tx:
-            record = tx.visit(visit_id)
-        assert record is not None
-        return f.psn_no_of(record.pseudonym)
+        view = self.visit.register_person(person, med_type, emergency, env.fixmedins_code)
+        return view.visit_id, f.psn_no_of(person.pseudonym)
 
 
 def _person_output(person: PersonAtHome, today: date) -> dict[str, Any]:
